@@ -1,0 +1,17 @@
+"""The one clock asgi-kit reads: aware UTC datetimes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive datetime is rejected, never guessed."""
+    if value.tzinfo is None:
+        raise ValueError(f"datetime {value.isoformat()} has no time zone; use an aware datetime")
+    return value.astimezone(timezone.utc)

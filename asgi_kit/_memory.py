@@ -1,0 +1,115 @@
+"""``InMemorySessionDatabase``: a process-local store, for tests, demos and single workers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import MutableMapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from ._clock import utcnow
+from ._errors import DuplicateSessionError
+from ._models import Session
+
+
+class InMemorySessionDatabase:
+    """Sessions in a mapping keyed by token digest, with indexes by id and by user.
+
+    Look-up by token or id is O(1); listing a user's k sessions is O(k). Every change
+    holds one lock, so the store stays consistent under asyncio tasks and threads alike.
+
+    ``mapping`` is the backing map (digest -> Session), a fresh dict by default. Passing
+    your own ``dict`` lets a test look inside; sessions already in it are indexed, and
+    from then on it belongs to the store: change it only through the store.
+    """
+
+    def __init__(self, mapping: MutableMapping[str, Session] | None = None) -> None:
+        self._sessions: MutableMapping[str, Session] = {} if mapping is None else mapping
+        self._by_id: dict[UUID, Session] = {}
+        self._by_user: dict[UUID, dict[UUID, None]] = {}
+        self._lock = threading.Lock()
+        for digest, session in list(self._sessions.items()):
+            if not isinstance(session, Session) or session.token_digest != digest:
+                raise TypeError(f"mapping must map token digests to their Session, got {digest!r}")
+            self._index(session)
+
+    def __len__(self) -> int:
+        """Number of stored sessions, expired ones not yet purged included."""
+        return len(self._by_id)
+
+    async def create(self, session: Session) -> None:
+        """Store a new session; raise ``DuplicateSessionError`` if its id or token is taken."""
+        with self._lock:
+            if session.id in self._by_id or session.token_digest in self._sessions:
+                raise DuplicateSessionError("a session with this id or token already exists")
+            if session.token:
+                session = session.replace(token="")
+            self._sessions[session.token_digest] = session
+            self._index(session)
+
+    async def get_by_token_digest(self, digest: str) -> Session | None:
+        """Return the active session whose token has this digest, or None."""
+        return self._active(self._sessions.get(digest))
+
+    async def get(self, session_id: UUID) -> Session | None:
+        """Return the active session with this id, or None."""
+        return self._active(self._by_id.get(session_id))
+
+    async def list_for_user(self, user_id: UUID) -> list[Session]:
+        """Return the user's active sessions, newest first."""
+        now = utcnow()
+        with self._lock:
+            found = [self._by_id[i] for i in self._by_user.get(user_id, ())]
+        found = [s for s in found if s.is_active(now)]
+        found.sort(key=lambda s: s.created_at, reverse=True)
+        return found
+
+    async def touch(self, session: Session, last_seen_at: datetime) -> None:
+        """Record activity on ``session`` (nothing happens if it no longer exists)."""
+        with self._lock:
+            stored = self._by_id.get(session.id)
+            if stored is not None:
+                updated = stored.replace(last_seen_at=last_seen_at)
+                self._sessions[stored.token_digest] = self._by_id[stored.id] = updated
+
+    async def delete(self, session_id: UUID) -> Session | None:
+        """Delete one session; return it if it existed and was active, else None."""
+        with self._lock:
+            session = self._by_id.get(session_id)
+            if session is not None:
+                self._remove(session)
+        return self._active(session)
+
+    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+        """Delete all of a user's sessions except those in ``keep``; return the active ones."""
+        now = utcnow()
+        with self._lock:
+            doomed = [self._by_id[i] for i in self._by_user.get(user_id, ()) if i not in keep]
+            for session in doomed:
+                self._remove(session)
+        return [s for s in doomed if s.is_active(now)]
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete sessions that stopped being active before ``now``; return how many."""
+        now = now or utcnow()
+        with self._lock:
+            doomed = [s for s in self._by_id.values() if not s.is_active(now)]
+            for session in doomed:
+                self._remove(session)
+        return len(doomed)
+
+    def _active(self, session: Session | None) -> Session | None:
+        return session if session is not None and session.is_active() else None
+
+    def _index(self, session: Session) -> None:
+        self._by_id[session.id] = session
+        self._by_user.setdefault(session.user_id, {})[session.id] = None
+
+    def _remove(self, session: Session) -> None:
+        # Caller holds the lock.
+        del self._sessions[session.token_digest]
+        del self._by_id[session.id]
+        owned = self._by_user[session.user_id]
+        del owned[session.id]
+        if not owned:
+            del self._by_user[session.user_id]

@@ -1,0 +1,104 @@
+"""The ``Session`` value type and user-id coercion."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from ._clock import as_utc, utcnow
+from ._errors import InvalidUserIdError
+from ._tokens import token_digest
+
+
+def coerce_user_id(value: object) -> UUID:
+    """Return ``value`` as a UUID: a ``UUID`` as is, a string holding a UUID parsed.
+
+    Anything else (an int id, an arbitrary string, None) raises ``InvalidUserIdError``:
+    sessions belong to UUID-keyed users. Apps with integer ids can map them with
+    ``uuid.uuid5(namespace, str(user_id))``.
+    """
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise InvalidUserIdError(f"user id must be a UUID or a string holding one, got {value!r:.60}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Session:
+    """One login of one user on one device.
+
+    ``token`` is the raw bearer token. It is only known to the code that created the
+    session (and to a request that presented it); stores keep ``token_digest`` alone,
+    so a session read back from a store has ``token == ""``. Neither appears in ``repr``.
+
+    A session is active until ``deadline``: the earlier of ``expires_at`` (absolute) and
+    ``last_seen_at + idle_timeout`` (sliding).
+
+    >>> s = Session(user_id="6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10", token="abc")
+    >>> s.is_active()
+    True
+    """
+
+    user_id: UUID
+    token: str = field(default="", repr=False, compare=False)
+    token_digest: str = field(default="", repr=False)
+    id: UUID = field(default_factory=uuid4)
+    created_at: datetime = field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    idle_timeout: timedelta | None = None
+    last_seen_at: datetime | None = None
+    user_agent: str | None = None
+    ip_address: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "user_id", coerce_user_id(self.user_id))
+        if not isinstance(self.id, UUID):
+            set_(self, "id", UUID(str(self.id)))
+        if self.token:
+            digest = token_digest(self.token)
+            if self.token_digest and self.token_digest != digest:
+                raise ValueError("token_digest does not match token")
+            set_(self, "token_digest", digest)
+        elif not self.token_digest:
+            raise ValueError("a Session needs its token or its token_digest")
+        set_(self, "created_at", as_utc(self.created_at))
+        if self.expires_at is not None:
+            set_(self, "expires_at", as_utc(self.expires_at))
+        set_(self, "last_seen_at", as_utc(self.last_seen_at or self.created_at))
+        if self.idle_timeout is not None and self.idle_timeout <= timedelta(0):
+            raise ValueError("idle_timeout must be positive")
+
+    @property
+    def deadline(self) -> datetime | None:
+        """The moment this session stops being active, or None if it never does."""
+        idle_end = None
+        if self.idle_timeout is not None:
+            idle_end = self.seen_at + self.idle_timeout
+        if self.expires_at is None:
+            return idle_end
+        if idle_end is None:
+            return self.expires_at
+        return min(self.expires_at, idle_end)
+
+    @property
+    def seen_at(self) -> datetime:
+        """``last_seen_at``, typed as always set (``__post_init__`` fills it in)."""
+        assert self.last_seen_at is not None
+        return self.last_seen_at
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        """True while ``now`` (default: the current time) is before ``deadline``."""
+        deadline = self.deadline
+        return deadline is None or (now or utcnow()) < deadline
+
+    def replace(self, **changes: Any) -> Session:
+        """Return a copy with ``changes`` applied (the session is immutable)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,70 @@
+"""``SessionDatabase``: the one interface every session store implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from ._models import Session
+
+
+@runtime_checkable
+class SessionDatabase(Protocol):
+    """An async store of sessions, keyed by the SHA-256 digest of their token.
+
+    Every method is safe to call concurrently from many tasks. No method ever returns
+    a session that is no longer active (``Session.is_active()`` is false), and no store
+    needs, or keeps, the raw token. Server failures raise ``StoreUnavailableError``.
+
+    A minimal custom store::
+
+        class MyStore:
+            async def create(self, session: Session) -> None: ...
+            async def get_by_token_digest(self, digest: str) -> Session | None: ...
+            async def get(self, session_id: UUID) -> Session | None: ...
+            async def list_for_user(self, user_id: UUID) -> list[Session]: ...
+            async def touch(self, session: Session, last_seen_at: datetime) -> None: ...
+            async def delete(self, session_id: UUID) -> Session | None: ...
+            async def delete_for_user(
+                self, user_id: UUID, *, keep: Sequence[UUID] = ()
+            ) -> list[Session]: ...
+            async def purge_expired(self, now: datetime | None = None) -> int: ...
+    """
+
+    async def create(self, session: Session) -> None:
+        """Store a new session; raise ``DuplicateSessionError`` if its id or token is taken."""
+        ...
+
+    async def get_by_token_digest(self, digest: str) -> Session | None:
+        """Return the active session whose token has this SHA-256 hex digest, or None."""
+        ...
+
+    async def get(self, session_id: UUID) -> Session | None:
+        """Return the active session with this id, or None."""
+        ...
+
+    async def list_for_user(self, user_id: UUID) -> list[Session]:
+        """Return the user's active sessions, newest first."""
+        ...
+
+    async def touch(self, session: Session, last_seen_at: datetime) -> None:
+        """Record activity on ``session`` (nothing happens if it no longer exists).
+
+        ``session`` is the stored session as last read, so a store can recompute its
+        deadline (and TTL) without reading it again.
+        """
+        ...
+
+    async def delete(self, session_id: UUID) -> Session | None:
+        """Delete one session; return it if it existed and was active, else None."""
+        ...
+
+    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+        """Delete all of a user's sessions except those in ``keep``; return the active ones."""
+        ...
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete sessions that stopped being active before ``now``; return how many."""
+        ...

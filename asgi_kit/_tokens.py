@@ -1,0 +1,91 @@
+"""Bearer tokens: generation, the storage digest and RFC 6750 header parsing.
+
+This is the only place that knows how a token is read from a request and how it
+is turned into the key a store looks sessions up by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from enum import Enum
+
+#: Longest token we hash and look up; anything longer is rejected unread.
+MAX_TOKEN_LENGTH = 2048
+
+# RFC 6750 section 2.1: credentials = "Bearer" 1*SP b64token
+_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
+_BEARER = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
+_SCHEME_END = re.compile(rb"[ \t]")
+
+
+class AuthError(str, Enum):
+    """Why a request carries no valid session."""
+
+    #: No Authorization header at all.
+    MISSING = "missing"
+    #: An Authorization header with a scheme other than Bearer.
+    OTHER_SCHEME = "other_scheme"
+    #: ``Bearer`` with no token after it.
+    EMPTY = "empty"
+    #: A token that breaks RFC 6750's grammar, is too long, or comes in two headers.
+    MALFORMED = "malformed"
+    #: A well-formed token that no active session has (unknown, revoked or expired).
+    INVALID = "invalid"
+
+    @property
+    def token_presented(self) -> bool:
+        """True when the client sent something meant as a bearer token."""
+        return self in (AuthError.MALFORMED, AuthError.INVALID)
+
+
+def generate_token() -> str:
+    """Return a fresh, URL-safe session token with 256 bits of entropy."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """Return the SHA-256 hex digest stores use as the key of ``token``."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def is_b64token(token: str) -> bool:
+    """Return True if ``token`` is a non-empty RFC 6750 b64token of acceptable length."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return False
+    return _B64TOKEN.fullmatch(token.encode("ascii")) is not None
+
+
+def parse_authorization(value: bytes) -> tuple[str | None, AuthError | None]:
+    """Parse one raw ``Authorization`` header value into ``(token, None)`` or ``(None, why)``."""
+    value = value.strip(b" \t")
+    if len(value) <= MAX_TOKEN_LENGTH + 7:
+        match = _BEARER.fullmatch(value)
+        if match is not None:
+            return match.group(1).decode("ascii"), None
+    end = _SCHEME_END.search(value)
+    scheme = value[: end.start()] if end else value
+    if scheme.lower() != b"bearer":
+        return None, AuthError.OTHER_SCHEME
+    if end is None:
+        return None, AuthError.EMPTY
+    return None, AuthError.MALFORMED
+
+
+def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, AuthError | None]:
+    """Find the bearer token in raw ASGI headers (names lower-case, as ASGI requires).
+
+    Exactly one ``Authorization`` header is accepted; two or more are malformed, so a
+    proxy that appends a header can never smuggle a second identity in.
+    """
+    found: bytes | None = None
+    for name, value in headers:
+        if name == b"authorization":
+            if found is not None:
+                return None, AuthError.MALFORMED
+            found = value
+    if found is None:
+        return None, AuthError.MISSING
+    return parse_authorization(found)

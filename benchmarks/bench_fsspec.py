@@ -1,0 +1,347 @@
+"""Patched vs unpatched fsspec simplecache, measured in one run on the same files.
+
+Run:  .venv/bin/python benchmarks/bench_fsspec.py [--variants 100000] [--files 100]
+
+The target is an in-memory "server" filesystem that, like HTTP servers and object
+stores, ignores the query string, fragment and dot segments of the paths it is asked
+for, so every URL variant can be fetched by both implementations. Prints markdown
+tables; ratio = unpatched / patched (above 1: the patch is faster or smaller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import posixpath
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import fsspec
+from fsspec.implementations.cache_mapper import HashCacheMapper
+from fsspec.implementations.cached import SimpleCacheFileSystem
+from fsspec.implementations.memory import MemoryFileSystem
+
+import fsspec_patch
+from fsspec_patch import CanonicalCacheMapper, CanonicalSimpleCacheFileSystem, canonical_key
+
+PROTOCOL = "benchsrv"
+SIZE = 1024
+# (measurement, unpatched, patched, unit)
+Row = tuple[str, float, float, str]
+Installer = Callable[[], None]
+SIDES: tuple[tuple[str, Installer], tuple[str, Installer]] = (
+    ("old", fsspec_patch.uninstall),
+    ("new", fsspec_patch.install),
+)
+
+
+class ServerLikeFileSystem(MemoryFileSystem):
+    """Memory-backed target that resolves paths as a web server would (query ignored)."""
+
+    protocol = PROTOCOL
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        return super()._strip_protocol(str(path).removeprefix(f"{PROTOCOL}://"))
+
+    @staticmethod
+    def _resource(path: str) -> str:
+        return posixpath.normpath(path.partition("#")[0].partition("?")[0])
+
+    def _open(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        return super()._open(self._resource(path), *args, **kwargs)
+
+    def info(self, path: str, **kwargs: Any) -> Any:
+        return super().info(self._resource(path), **kwargs)
+
+
+def open_read(opener: Callable[[str], Any], urls: list[str]) -> Callable[[], None]:
+    """An action opening and reading every URL once."""
+
+    def action() -> None:
+        for url in urls:
+            with opener(url) as f:
+                f.read()
+
+    return action
+
+
+def per_op(action: Callable[[], None], ops: int) -> float:
+    """Microseconds per operation of one run of ``action``."""
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) / ops * 1e6
+
+
+def compare(old: Callable[[], None], new: Callable[[], None], ops: int) -> tuple[float, float]:
+    """Best time per operation (us) of each action; runs alternate to share the noise."""
+    runs = [(per_op(old, ops), per_op(new, ops)) for _ in range(7)]
+    return min(r[0] for r in runs), min(r[1] for r in runs)
+
+
+def best(action: Callable[[], None], ops: int) -> float:
+    """Best time per operation (us) over five runs."""
+    return min(per_op(action, ops) for _ in range(5))
+
+
+def make_fs(cls: type, storage: str) -> Any:
+    """A private caching filesystem of ``cls`` over the server-like target."""
+    return cls(target_protocol=PROTOCOL, cache_storage=storage, skip_instance_cache=True)
+
+
+def variant(path: str, i: int, query: bool = True) -> str:
+    """URL variant number ``i`` of ``path``: cache buster, reordered params, fragment, dots."""
+    head, _, name = path.rpartition("/")
+    params = [f"t={i}", "a=1", "b=2"] if i % 2 else ["b=2", f"t={i}", "a=1"]
+    dots = ("", "./", "x/../")[i % 3]
+    tail = f"?{'&'.join(params)}" if query else ""
+    return f"{head}/{dots}{name}{tail}" + (f"#{i}" if i % 5 == 0 or not query else "")
+
+
+def timings(root: str, paths: list[str], fresh: list[str]) -> list[Row]:
+    """Per-operation times of hits (fs.open, fsspec.open) and misses."""
+    old = make_fs(SimpleCacheFileSystem, f"{root}/old")
+    new = make_fs(CanonicalSimpleCacheFileSystem, f"{root}/new")
+    hot = paths[:10] * 100
+    for fs in (old, new):
+        open_read(fs.open, paths[:10])()
+    local = [os.path.join(new.storage[-1], new._mapper(p)) for p in hot]
+    plain = open_read(lambda p: open(p, "rb"), local)  # noqa: SIM115
+    top = [f"simplecache::{PROTOCOL}://{p}" for p in hot]
+
+    def top_level(install: Installer, storage: str) -> Callable[[], None]:
+        def action() -> None:
+            install()
+            open_read(lambda u: fsspec.open(u, cache_storage=storage).open(), top)()
+
+        return action
+
+    return [
+        (
+            "plain local open+read of the cached file (reference)",
+            *compare(plain, plain, 1000),
+            "us",
+        ),
+        (
+            "hit: fs.open + read",
+            *compare(open_read(old.open, hot), open_read(new.open, hot), 1000),
+            "us",
+        ),
+        (
+            "hit: fsspec.open + read",
+            *compare(
+                top_level(fsspec_patch.uninstall, old.storage[-1]),
+                top_level(fsspec_patch.install, new.storage[-1]),
+                1000,
+            ),
+            "us",
+        ),
+        ("miss: fs.open + read (fetch and store)", *miss_times(root, fresh), "us"),
+    ]
+
+
+def miss_times(root: str, paths: list[str]) -> tuple[float, float]:
+    """Median us per first open+read of a file, each run on an empty cache, sides alternating."""
+    runs: list[list[float]] = [[], []]
+    for run in range(3):
+        for side, cls in enumerate((SimpleCacheFileSystem, CanonicalSimpleCacheFileSystem)):
+            fs = make_fs(cls, f"{root}/miss-{side}-{run}")
+            runs[side].append(per_op(open_read(fs.open, paths), len(paths)))
+    return statistics.median(runs[0]), statistics.median(runs[1])
+
+
+def variant_opens(storage: str, paths: list[str], first: int, last: int) -> None:
+    """fsspec.open + read of URL variants number ``first`` to ``last - 1``."""
+    for i in range(first, last):
+        url = f"simplecache::{PROTOCOL}://{variant(paths[i % len(paths)], i)}"
+        with fsspec.open(url, cache_storage=storage) as f:
+            f.read()
+
+
+def traced_kib(step: Callable[[int, int], None], marks: list[int]) -> list[float]:
+    """KiB allocated since the start (tracemalloc, after gc) once ``step`` reached each mark.
+
+    Tracing runs from the first operation on, so memory freed later (an LRU replacing
+    entries) is subtracted as well: the figures are what the process really holds.
+    """
+    gc.collect()
+    tracemalloc.start()
+    base, done, out = tracemalloc.get_traced_memory()[0], 0, []
+    for mark in marks:
+        step(done, mark)
+        done = mark
+        gc.collect()
+        out.append((tracemalloc.get_traced_memory()[0] - base) / 1024)
+    tracemalloc.stop()
+    return out
+
+
+def growth(root: str, paths: list[str], n: int) -> list[Row]:
+    """Time, memory and disk over N variant opens; memory and disk of cat() over variants."""
+    timed, small = min(n, 10_000), min(n, 10_000)
+    found = []
+    for side, install in SIDES:
+        install()
+        per_open = per_op(lambda s=f"{root}/{side}-timed": variant_opens(s, paths, 0, timed), timed)
+        storage = f"{root}/{side}-variants"
+        opens = traced_kib(lambda a, b, s=storage: variant_opens(s, paths, a, b), [small, n])
+        cat_fs = fsspec.filesystem(
+            "simplecache", target_protocol=PROTOCOL, cache_storage=f"{root}/{side}-cat"
+        )
+
+        def cats(first: int, last: int, fs: Any = cat_fs) -> None:
+            # No query here: the unpatched cat() would take "?" for a glob and fail.
+            for i in range(first, last):
+                fs.cat(variant(paths[i % len(paths)], i, query=False))
+
+        cat_kib = traced_kib(cats, [small // 2, small])
+        found.append(
+            (
+                per_open,
+                *opens,
+                len(os.listdir(storage)),
+                *cat_kib,
+                len(os.listdir(f"{root}/{side}-cat")),
+            )
+        )
+    old, new = found
+    names = [
+        (f"fsspec.open + read of a URL variant (mean of {timed:,})", "us"),
+        (f"memory held after {small:,} variant opens (tracemalloc)", "KiB"),
+        (f"memory held after {n:,} variant opens (tracemalloc)", "KiB"),
+        (f"disk entries after {n:,} variant opens", "files"),
+        (f"memory held after {small // 2:,} fs.cat() of variants", "KiB"),
+        (f"memory held after {small:,} fs.cat() of variants", "KiB"),
+        (f"disk entries after {small:,} fs.cat() of variants", "files"),
+    ]
+    return [(name, o, w, unit) for (name, unit), o, w in zip(names, old, new, strict=True)]
+
+
+def thread_pool_copies(paths: list[str]) -> list[Row]:
+    """Cache directories and files after 8 threads each read every file via fsspec.open."""
+    found = []
+    for _, install in SIDES:
+        install()
+        barrier = threading.Barrier(8)
+
+        def work(_: int, barrier: threading.Barrier = barrier) -> set[str]:
+            barrier.wait()  # eight distinct threads, each reading all the files
+            dirs = set()
+            for path in paths:
+                of = fsspec.open(f"simplecache::{PROTOCOL}://{path}")
+                with of as f:
+                    f.read()
+                dirs.add(str(of.fs.storage[-1]))
+            return dirs
+
+        with ThreadPoolExecutor(8) as pool:
+            dirs: set[str] = set().union(*pool.map(work, range(8)))
+        found.append((len(dirs), sum(len(os.listdir(d)) for d in dirs)))
+    (old_dirs, old_files), (new_dirs, new_files) = found
+    return [
+        (
+            "thread pool of 8, each reading every file: cache directories",
+            old_dirs,
+            new_dirs,
+            "dirs",
+        ),
+        ("thread pool of 8, each reading every file: cached files", old_files, new_files, "files"),
+    ]
+
+
+def urllib_key(url: str) -> str:
+    """A straightforward urllib canonicalisation: the reference cost of a cold key."""
+    parts = urlsplit(url)
+    query = sorted(
+        kv
+        for kv in parse_qsl(parts.query, keep_blank_values=True)
+        if kv[0] in ("version", "dataset")
+    )
+    path = posixpath.normpath(parts.path) if parts.path else "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
+
+
+def key_timings() -> list[tuple[str, float]]:
+    """Time per cache-key computation of signed S3-style URLs."""
+    urls = [
+        f"https://h.example/bucket/data/file{i}.parquet?X-Amz-Date=2024&X-Amz-Signature="
+        f"{i:040x}&versionId={i}&b=2&a=1"
+        for i in range(10_000)
+    ]
+    hashed = HashCacheMapper()
+    mapper = CanonicalCacheMapper()
+    mapper(urls[0])
+    n = len(urls)
+    return [
+        (
+            "unpatched key: sha256 of the raw URL (computed 3 times per open)",
+            best(lambda: [hashed(u) for u in urls], n),
+        ),
+        (
+            "reference: urllib-based canonicalisation",
+            best(lambda: [urllib_key(u) for u in urls], n),
+        ),
+        (
+            "patched: canonical_key of a new URL (cold)",
+            best(lambda: [canonical_key(u) for u in urls], n),
+        ),
+        (
+            "patched: CanonicalCacheMapper on a seen URL (LRU memo)",
+            best(lambda: [mapper(urls[0]) for _ in range(n)], n),
+        ),
+    ]
+
+
+def ratio(old: float, new: float) -> str:
+    """``old / new`` with the digits that matter."""
+    if not new:
+        return "-"
+    value = old / new
+    return (
+        f"{value:,.0f}x" if value >= 10 else f"{value:.1f}x" if value >= 0.1 else (f"{value:.3f}x")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--variants", type=int, default=100_000)
+    parser.add_argument("--files", type=int, default=100)
+    args = parser.parse_args()
+    fsspec.register_implementation(PROTOCOL, ServerLikeFileSystem, clobber=True)
+    server = fsspec.filesystem(PROTOCOL)
+    everything = [f"/bench/d{k}/file{k}.bin" for k in range(args.files + 1000)]
+    for path in everything:
+        server.pipe(path, os.urandom(SIZE))
+    paths, fresh = everything[: args.files], everything[args.files :]
+    root = tempfile.mkdtemp(prefix="bench-fsspec-")
+    try:
+        rows = timings(root, paths, fresh) + growth(root, paths, args.variants)
+        rows += thread_pool_copies(paths)
+        keys = key_timings()
+    finally:
+        fsspec_patch.install()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{len(paths)} files of {SIZE} B; ratio = unpatched / patched\n")
+    print("| measurement | unpatched simplecache | patched | ratio |")
+    print("|---|---:|---:|---:|")
+    for name, old, new, unit in rows:
+        digits = 0 if unit in ("files", "dirs") else 1
+        print(
+            f"| {name} | {old:,.{digits}f} {unit} | {new:,.{digits}f} {unit} | {ratio(old, new)} |"
+        )
+    print("\n| cache key of one URL | time |\n|---|---:|")
+    for name, micros in keys:
+        print(f"| {name} | {micros:.2f} us |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""Per-operation latency of every session store, next to the raw lower bound of its server.
+
+For each store (memory, SQLite file, PostgreSQL, Redis) this times, one call at a time in
+one asyncio event loop: create, resolve a token (``SessionResolver.resolve``: the request
+path), list a user's 10 sessions, revoke one, revoke all (10). The raw lower bound is what
+the server needs at least for a resolve, timed in the same run: one Redis GET
+(``redis.asyncio``), one SELECT by primary key (raw ``asyncpg`` ``fetchrow``; raw
+``aiosqlite`` on the same SQLite file). Resolve and raw calls alternate, so machine noise
+hits both alike. Numbers are medians in microseconds.
+
+Then resolve latency is compared between a store holding 1,000 sessions and one holding
+1,000,000, bulk-loaded (one Lua call per 1,000 sessions for Redis, COPY for PostgreSQL,
+executemany for SQLite; rows and keys exactly as the stores write them), resolves
+alternating between the two. It must stay flat.
+
+    .venv/bin/python benchmarks/bench_stores.py           # full run, a few minutes
+    .venv/bin/python benchmarks/bench_stores.py --quick   # smoke run: small sizes
+
+Needs PostgreSQL on 127.0.0.1:5432 (database ``test``) and Redis on 127.0.0.1:6379 (or
+``ASGI_KIT_TEST_POSTGRES_URL`` / ``ASGI_KIT_TEST_REDIS_URL``); every table and key it makes
+is removed at the end, and the SQLite file lives in a temporary directory under /tmp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import random
+import secrets
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+import redis.asyncio as aioredis
+from sqlalchemy import create_engine, insert
+
+from asgi_kit import (
+    InMemorySessionDatabase,
+    RedisSessionDatabase,
+    Session,
+    SessionDatabase,
+    SessionResolver,
+    SQLAlchemySessionDatabase,
+    token_digest,
+    utcnow,
+)
+from asgi_kit._redis import _micros
+from asgi_kit._sql import _row
+
+POSTGRES_URL = os.environ.get(
+    "ASGI_KIT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ASGI_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+KINDS = ("memory", "sqlite", "postgres", "redis")
+BULK_CREATE = """
+for i = 2, #ARGV, 10 do
+  local a = function(k) return ARGV[i + k] end
+  redis.call('SET', a(0), a(2), 'PXAT', a(4))
+  redis.call('SET', a(1), a(3), 'PXAT', a(4))
+  redis.call('ZADD', a(5), a(6), a(7))
+  redis.call('ZADD', ARGV[1] .. 'deadlines', a(8), a(9))
+end
+"""
+#: Resolve without its once-a-minute ``last_seen_at`` write-back: ``touch`` is timed apart.
+NO_TOUCH = timedelta(days=1)
+Raw = Callable[[Session], Awaitable[object]]
+Loader = Callable[[Sequence[Session]], Awaitable[None]]
+
+
+@dataclass
+class Opened:
+    """A store under benchmark, its raw lower-bound probe and its bulk loader."""
+
+    store: SessionDatabase
+    raw: Raw | None
+    load: Loader
+    cleanup: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+
+def new_session(user: uuid.UUID, i: int = 0) -> tuple[Session, str]:
+    """A realistic session (absolute and idle expiry, agent, IP) and its token."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session = Session(
+        user_id=user,
+        token_digest=token_digest(token),
+        created_at=now - timedelta(microseconds=i),
+        expires_at=now + timedelta(days=14),
+        idle_timeout=timedelta(days=1),
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        ip_address="203.0.113.9",
+    )
+    return session, token
+
+
+@asynccontextmanager
+async def open_kind(kind: str, tmp: Path) -> AsyncIterator[Opened]:
+    """Open an empty store of ``kind`` (fresh table / key prefix); remove it afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    opened: Opened
+    if kind == "memory":
+        memory = InMemorySessionDatabase()
+
+        async def load_memory(sessions: Sequence[Session]) -> None:
+            for s in sessions:
+                await memory.create(s)
+
+        opened = Opened(memory, None, load_memory)
+    elif kind == "redis":
+        rstore = RedisSessionDatabase(REDIS_URL, key_prefix=f"bench:{name}:")
+        client = aioredis.Redis.from_url(REDIS_URL)
+        bulk_create = client.register_script(BULK_CREATE)
+
+        async def raw_get(s: Session) -> object:
+            return await client.get(f"{rstore.key_prefix}s:{s.token_digest}")
+
+        async def load_redis(sessions: Sequence[Session]) -> None:
+            # The writes of the store's create script, many sessions per script call.
+            for start in range(0, len(sessions), 1000):
+                args: list[str | int] = []
+                for s in sessions[start : start + 1000]:
+                    value, ref, pxat, deadline, member = rstore._payload(s)
+                    args += [*rstore._keys(s), value, ref, pxat]
+                    args += [rstore._user_key(s.user_id), _micros(s.created_at), str(s.id)]
+                    args += [deadline, member]
+                await bulk_create(args=[rstore.key_prefix, *args])
+
+        opened = Opened(rstore, raw_get, load_redis, [rstore.clear, rstore.aclose, client.aclose])
+    elif kind == "postgres":
+        sql = SQLAlchemySessionDatabase(POSTGRES_URL, table_name=name)
+        await sql.create_table()
+        conn = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        select_pk = f'SELECT * FROM "{name}" WHERE id = $1'  # noqa: S608 - our own table name
+        columns = list(sql.table.c.keys())
+
+        async def raw_pg(s: Session) -> object:
+            return await conn.fetchrow(select_pk, s.id)
+
+        async def load_pg(sessions: Sequence[Session]) -> None:
+            for start in range(0, len(sessions), 100_000):
+                rows = [_row(s) for s in sessions[start : start + 100_000]]
+                records = [tuple(r[c] for c in columns) for r in rows]
+                await conn.copy_records_to_table(name, records=records, columns=columns)
+            await conn.execute(f'ANALYZE "{name}"')
+
+        opened = Opened(sql, raw_pg, load_pg, [sql.drop_table, sql.aclose, conn.close])
+    else:
+        path = tmp / f"{name}.sqlite3"
+        sql = SQLAlchemySessionDatabase(f"sqlite+aiosqlite:///{path}", table_name=name)
+        await sql.create_table()
+        lite = await aiosqlite.connect(path)
+        select_pk = f'SELECT * FROM "{name}" WHERE id = ?'  # noqa: S608 - our own table name
+        sync_engine = create_engine(f"sqlite:///{path}")
+
+        async def raw_sqlite(s: Session) -> object:
+            async with lite.execute(select_pk, (s.id.hex,)) as cursor:
+                return await cursor.fetchone()
+
+        async def load_sqlite(sessions: Sequence[Session]) -> None:
+            # SQLAlchemy's executemany: the same column encodings the store writes.
+            with sync_engine.begin() as connection:
+                for start in range(0, len(sessions), 100_000):
+                    rows = [_row(s) for s in sessions[start : start + 100_000]]
+                    connection.execute(insert(sql.table), rows)
+
+        async def dispose() -> None:
+            sync_engine.dispose()
+
+        opened = Opened(sql, raw_sqlite, load_sqlite, [sql.drop_table, sql.aclose, lite.close])
+        opened.cleanup.append(dispose)
+    try:
+        yield opened
+    finally:
+        for step in opened.cleanup:
+            await step()
+
+
+async def timed(op: Callable[[Any], Awaitable[object]], items: Sequence[Any]) -> list[float]:
+    """Latency of ``op(item)`` for each item in turn, in microseconds."""
+    samples = []
+    clock = time.perf_counter_ns
+    for item in items:
+        start = clock()
+        await op(item)
+        samples.append((clock() - start) / 1000)
+    return samples
+
+
+async def alternating(
+    first: Callable[[Any], Awaitable[object]],
+    second: Callable[[Any], Awaitable[object]],
+    items: Sequence[Any],
+) -> tuple[float, float]:
+    """Medians of ``first`` and ``second``, called alternately on every item."""
+    a: list[float] = []
+    b: list[float] = []
+    for i, item in enumerate(items):
+        pair = (first, a), (second, b)
+        for op, samples in pair if i % 2 else pair[::-1]:
+            samples.extend(await timed(op, [item]))
+    return statistics.median(a), statistics.median(b)
+
+
+def median_us(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+async def operations(kind: str, tmp: Path, n: int) -> dict[str, float]:
+    """Median latency of every operation on one store, and its raw lower bound.
+
+    Every timed call is checked (a session found, 10 listed, ...), so a broken store or
+    loader cannot look fast by finding nothing.
+    """
+    async with open_kind(kind, tmp) as opened:
+        store = opened.store
+        resolver = SessionResolver(store, touch_interval=NO_TOUCH)
+        for s, t in [new_session(uuid.uuid4()) for _ in range(50)]:  # warm-up
+            await store.create(s)
+            await resolver.resolve(t)
+        made = [new_session(uuid.uuid4()) for _ in range(n)]
+        result = {"create": median_us(await timed(store.create, [s for s, _ in made]))}
+        tokens = {s.token_digest: t for s, t in made}
+        probe = random.sample([s for s, _ in made], len(made))
+
+        async def resolve(s: Session) -> None:
+            assert await resolver.resolve(tokens[s.token_digest]) is not None
+
+        if opened.raw is None:
+            result["resolve"] = median_us(await timed(resolve, probe))
+        else:
+            raw = opened.raw
+
+            async def raw_lookup(s: Session) -> None:
+                assert await raw(s) is not None
+
+            result["resolve"], result["raw"] = await alternating(resolve, raw_lookup, probe)
+        seen = utcnow()
+        result["touch"] = median_us(await timed(lambda s: store.touch(s, seen), probe))
+
+        users = [uuid.uuid4() for _ in range(max(10, n // 20))]
+        await opened.load([new_session(u, i)[0] for u in users for i in range(10)])
+
+        async def list10(user: uuid.UUID) -> None:
+            assert len(await store.list_for_user(user)) == 10
+
+        async def revoke_one(s: Session) -> None:
+            assert await store.delete(s.id) is not None
+
+        async def revoke_all(user: uuid.UUID) -> None:
+            assert len(await store.delete_for_user(user)) == 10
+
+        result["list 10"] = median_us(await timed(list10, users * 2))
+        result["revoke one"] = median_us(await timed(revoke_one, probe[: n // 2]))
+        result["revoke all (10)"] = median_us(await timed(revoke_all, users))
+        return result
+
+
+async def scaling(kind: str, tmp: Path, filler: list[tuple[Session, str]], n: int) -> list[float]:
+    """Median resolve latency of random tokens in a store of 1,000 and one of ``len(filler)``.
+
+    Both stores are open at once and resolves alternate between them, so noise hits both.
+    """
+    async with open_kind(kind, tmp) as small, open_kind(kind, tmp) as large:
+        await small.load([s for s, _ in filler[:1000]])
+        await large.load([s for s, _ in filler])
+        few = SessionResolver(small.store, touch_interval=NO_TOUCH)
+        many = SessionResolver(large.store, touch_interval=NO_TOUCH)
+
+        async def in_small(pair: tuple[str, str]) -> None:
+            assert await few.resolve(pair[0]) is not None
+
+        async def in_large(pair: tuple[str, str]) -> None:
+            assert await many.resolve(pair[1]) is not None
+
+        pairs = [
+            (a, b)
+            for (_, a), (_, b) in zip(
+                random.sample(filler[:1000], n), random.sample(filler, n), strict=True
+            )
+        ]
+        await alternating(in_small, in_large, pairs[:50])  # warm-up
+        return list(await alternating(in_small, in_large, pairs))
+
+
+def make_filler(count: int) -> list[tuple[Session, str]]:
+    """``count`` sessions over ``count / 10`` users, with their tokens."""
+    users = [uuid.uuid4() for _ in range(max(1, count // 10))]
+    return [new_session(users[i % len(users)], i) for i in range(count)]
+
+
+def fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+async def main(quick: bool) -> None:
+    n = 300 if quick else 3000
+    big = 20_000 if quick else 1_000_000
+    print(f"# Session stores ({'--quick' if quick else 'full run'}; medians in µs)\n")
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, SQLite "
+        f"{sqlite3.sqlite_version}; {n:,} calls per operation\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench_stores_", dir="/tmp") as tmpdir:
+        tmp = Path(tmpdir)
+        head = ["store", "create", "resolve", "touch", "list 10", "revoke one", "revoke all (10)"]
+        print("| " + " | ".join([*head, "raw lower bound", "resolve / raw"]) + " |")
+        print("|" + "---|" * (len(head) + 2), flush=True)
+        raw_names = {
+            "memory": "—",
+            "sqlite": "aiosqlite SELECT by PK",
+            "postgres": "asyncpg fetchrow by PK",
+            "redis": "redis.asyncio GET",
+        }
+        for kind in KINDS:
+            r = await operations(kind, tmp, n)
+            raw = r.get("raw")
+            ratio = "—" if raw is None else f"{r['resolve'] / raw:.2f}"
+            cells = [fmt(r[h]) for h in head[1:]]
+            label = raw_names[kind] if raw is None else f"{fmt(raw)} ({raw_names[kind]})"
+            print(f"| {kind} | " + " | ".join(cells) + f" | {label} | {ratio} |", flush=True)
+
+        print(f"\n## Resolve latency: 1,000 sessions vs {big:,} (medians in µs)\n", flush=True)
+        filler = make_filler(big)
+        gc.collect()
+        gc.freeze()  # a million long-lived objects: keep the collector off them while timing
+        print(f"| store | 1,000 sessions | {big:,} sessions | ratio | load + run (s) |")
+        print("|---|---|---|---|---|", flush=True)
+        for kind in KINDS:
+            start = time.perf_counter()
+            small, large = await scaling(kind, tmp, filler, min(n, 1000))
+            took = time.perf_counter() - start
+            print(
+                f"| {kind} | {fmt(small)} | {fmt(large)} | {large / small:.2f} | {took:.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run with small sizes")
+    asyncio.run(main(parser.parse_args().quick))

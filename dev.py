@@ -1,0 +1,68 @@
+"""Project tasks that need nothing but Python 3.10+ and pip.
+
+    python3 dev.py demo    # create/refresh .venv, then run the demo app on 127.0.0.1:8000
+    python3 dev.py test    # create/refresh .venv, then ruff, mypy and the whole test suite
+
+Each task (re)creates ``.venv`` beside this file and reinstalls the project when
+``pyproject.toml`` has changed since the last install, so no other set-up step is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".asgi-kit-installed"
+
+
+def run(*args: str | Path, **env: str) -> None:
+    """Run a command from the project root; exit with its code when it fails."""
+    print("+", " ".join(str(a) for a in args), flush=True)
+    command = [str(a) for a in args]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, check=False)  # noqa: S603
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its dev extras when pyproject.toml changed."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not PYTHON.exists():
+        venv.create(VENV, with_pip=True)
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def demo() -> None:
+    """Run the demo app (examples/demo) with uvicorn on 127.0.0.1:8000."""
+    ensure_venv()
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    run(PYTHON, "-m", "uvicorn", "examples.demo.app:app", "--host", host, "--port", port)
+
+
+def test() -> None:
+    """Lint, type-check and run the whole test suite with coverage."""
+    ensure_venv()
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "mypy")
+    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", "--cov-fail-under=95", *sys.argv[2:])
+
+
+TASKS = {"demo": demo, "test": test}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        sys.exit(__doc__)
+    TASKS[sys.argv[1]]()

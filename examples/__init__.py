@@ -1,0 +1,1 @@
+"""Runnable examples of asgi-kit: the demo app and two minimal integrations."""

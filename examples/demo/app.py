@@ -1,0 +1,244 @@
+"""The asgi-kit demo: log in, see your sessions, revoke devices, watch the file cache.
+
+Run it with ``python3 dev.py demo`` (``uvicorn examples.demo.app:app``) and open
+http://127.0.0.1:8000. Settings come from environment variables (``settings.Settings``);
+``create_app(settings)`` builds an app for any of them, which is how the tests use it.
+
+No ``from __future__ import annotations`` here: FastAPI reads the route signatures at
+run time, and they name dependencies local to the factories.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from asgi_kit import BearerAuthMiddleware, Session, SessionDatabase, session_database_from_url
+from fastapi_users.extensions.session_manager import SessionManager
+
+from .accounts import DEMO_PASSWORD, Account, Accounts
+from .files import FileCache, files_router
+from .page import add_page
+from .settings import Settings, redact, sqlite_path
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class Credentials(BaseModel):
+    """What ``POST /auth/login`` takes, as JSON or as a form."""
+
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    """A demo account as the API shows it."""
+
+    id: UUID
+    username: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, account: Account) -> "UserOut":
+        """Describe ``account``."""
+        return cls(id=account.id, username=account.username, is_admin=account.is_admin)
+
+
+class LoginOut(BaseModel):
+    """A new session: its bearer token, its id and who it belongs to."""
+
+    access_token: str
+    token_type: str = "bearer"
+    session_id: UUID
+    user: UserOut
+
+
+class MeOut(BaseModel):
+    """The caller of ``GET /me``: their account and the session they called with."""
+
+    user_id: UUID
+    username: str | None
+    is_admin: bool
+    session_id: UUID
+
+
+async def read_credentials(request: Request) -> Credentials:
+    """Parse the login body, JSON or form, into ``Credentials`` (422 when it is not one)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: Any
+    try:
+        if content_type in _FORM_TYPES:
+            data = dict((await request.form()).items())
+        else:
+            data = await request.json()
+        return Credentials.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    except ValueError:  # not JSON at all
+        raise HTTPException(422, "INVALID_LOGIN_BODY") from None
+
+
+_LOGIN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"$ref": "#/components/schemas/Credentials"}}
+            for media in ("application/json", "application/x-www-form-urlencoded")
+        },
+    }
+}
+
+
+def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
+    """``POST /auth/login``, ``GET /me`` and ``GET /admin/accounts``."""
+    router = APIRouter(tags=["demo"])
+    Current = Annotated[Session, Depends(manager.current_session)]
+
+    def admin(session: Current) -> Session:
+        if not is_admin(accounts)(session):
+            raise HTTPException(403, "NOT_AN_ADMIN")
+        return session
+
+    @router.post(
+        "/auth/login",
+        response_model=LoginOut,
+        summary="Exchange a username and password for a session token",
+        responses={401: {"description": "LOGIN_BAD_CREDENTIALS"}},
+        openapi_extra=_LOGIN_BODY,
+    )
+    async def login(request: Request) -> LoginOut:
+        credentials = await read_credentials(request)
+        account = await anyio.to_thread.run_sync(
+            accounts.verify, credentials.username, credentials.password
+        )
+        if account is None:
+            raise HTTPException(401, "LOGIN_BAD_CREDENTIALS", {"WWW-Authenticate": "Bearer"})
+        session = await manager.login(request, account.id)
+        return LoginOut(access_token=session.token, session_id=session.id, user=UserOut.of(account))
+
+    @router.get("/me", response_model=MeOut, summary="Who am I, and with which session?")
+    async def me(session: Current) -> MeOut:
+        account = accounts.by_id.get(session.user_id)
+        return MeOut(
+            user_id=session.user_id,
+            username=account.username if account else None,
+            is_admin=bool(account and account.is_admin),
+            session_id=session.id,
+        )
+
+    @router.get(
+        "/admin/accounts",
+        response_model=list[UserOut],
+        summary="The demo accounts (admins only)",
+        dependencies=[Depends(admin)],
+    )
+    async def list_accounts() -> list[UserOut]:
+        return [UserOut.of(a) for a in accounts.by_name.values()]
+
+    return router
+
+
+def is_admin(accounts: Accounts) -> Callable[[Session], bool]:
+    """The admin router's predicate: the session belongs to an admin account (alice)."""
+
+    def check(session: Session) -> bool:
+        account = accounts.by_id.get(session.user_id)
+        return account is not None and account.is_admin
+
+    return check
+
+
+def mebibytes(size: int | None) -> str:
+    """``16 MiB`` for 16 * 2**20; ``no byte limit`` for None."""
+    return "no byte limit" if size is None else f"{size / 2**20:g} MiB"
+
+
+def banner(settings: Settings, accounts: Accounts, files: FileCache) -> str:
+    """The start-up message: where to go, how to log in, where things are kept."""
+    names = [
+        f"{a.username} / {DEMO_PASSWORD}" + ("   (admin)" if a.is_admin else "")
+        for a in accounts.by_name.values()
+    ]
+    limits = f"at most {files.max_entries} files, {mebibytes(files.max_bytes)}"
+    lines = [
+        f"asgi-kit demo: open {settings.url}",
+        f"  accounts       {names[0]}",
+        *(f"                 {name}" for name in names[1:]),
+        f"  session store  {redact(settings.session_store_url)}",
+        f"  files          {files.base}",
+        f"  file cache     {files.cache_dir} ({limits})",
+        f"  API docs       {settings.url}/docs",
+    ]
+    rule = "-" * max(len(line) for line in lines)
+    return "\n".join([rule, *lines, rule])
+
+
+def lifespan(
+    settings: Settings, store: SessionDatabase, accounts: Accounts, files: FileCache
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Create the store's table (and SQLite folder) at start-up; close the store at shutdown."""
+
+    @asynccontextmanager
+    async def run(_app: FastAPI) -> AsyncIterator[None]:
+        database = sqlite_path(settings.session_store_url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            create_table = getattr(store, "create_table", None)
+            if create_table is not None:
+                await create_table()
+            print(banner(settings, accounts, files), flush=True)
+            yield
+        finally:
+            aclose = getattr(store, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    return run
+
+
+def create_app(settings: Settings | None = None, accounts: Accounts | None = None) -> FastAPI:
+    """Build the demo app for ``settings`` (default: ``Settings.from_env()``).
+
+    ``accounts`` defaults to freshly hashed demo accounts; tests share one to save time.
+    """
+    settings = settings or Settings.from_env()
+    accounts = accounts or Accounts()
+    store = session_database_from_url(settings.session_store_url)
+    manager = SessionManager(
+        session_db=store,
+        lifetime=settings.session_lifetime,
+        touch_interval=settings.touch_interval,
+    )
+    files = FileCache(
+        settings.files_root,
+        settings.files_cache_dir,
+        max_entries=settings.files_cache_max_entries,
+        max_bytes=settings.files_cache_max_bytes,
+    )
+    app = FastAPI(
+        title="asgi-kit demo",
+        summary="Sessions you can see and revoke, and a bounded file cache.",
+        lifespan=lifespan(settings, store, accounts, files),
+    )
+    app.add_middleware(
+        BearerAuthMiddleware, session_db=store, touch_interval=settings.touch_interval
+    )
+    app.include_router(auth_router(manager, accounts))
+    app.include_router(manager.router, prefix="/auth/sessions")
+    app.include_router(manager.get_admin_router(is_admin(accounts)), prefix="/admin/sessions")
+    app.include_router(files_router(files))
+    add_page(app)
+    app.state.settings = settings
+    app.state.manager = manager
+    app.state.accounts = accounts
+    app.state.files = files
+    return app
+
+
+app = create_app()

@@ -1,0 +1,434 @@
+// The asgi-kit demo page: sign in, list and revoke sessions, poke the file cache.
+// Plain JavaScript, no build step. The bearer token lives in sessionStorage, so every
+// browser tab (or Playwright context) is a device of its own.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "asgi-kit-demo.token";
+  const POLL_MS = 20000;
+  const $ = (id) => document.getElementById(id);
+  let me = null;
+  let pollTimer = null;
+  let lastStats = null;
+
+  // ---- user agents: "Browser on OS" -------------------------------------------------
+
+  const BROWSERS = [
+    [/\bEdg(?:e|A|iOS)?\//, "Edge"],
+    [/\b(?:OPR|Opera)\//, "Opera"],
+    [/\bSamsungBrowser\//, "Samsung Internet"],
+    [/\b(?:Firefox|FxiOS)\//, "Firefox"],
+    [/\bHeadlessChrome\//, "Headless Chrome"],
+    [/\b(?:Chrome|CriOS|Chromium)\//, "Chrome"],
+    [/\bVersion\/[\d.]+.*\bSafari\//, "Safari"],
+    [/^curl\//, "curl"],
+    [/^python-httpx2?\//, "HTTPX"],
+    [/^python-requests\//, "Requests"],
+    [/^Wget\//, "Wget"],
+    [/^testclient$/, "Test client"],
+  ];
+  const SYSTEMS = [
+    [/\b(?:iPhone|iPad|iPod)\b/, "iOS"],
+    [/\bAndroid\b/, "Android"],
+    [/\bCrOS\b/, "ChromeOS"],
+    [/\bWindows\b/, "Windows"],
+    [/\b(?:Macintosh|Mac OS X)\b/, "macOS"],
+    [/\bLinux\b/, "Linux"],
+  ];
+
+  function firstMatch(table, text) {
+    const hit = table.find(([pattern]) => pattern.test(text));
+    return hit ? hit[1] : null;
+  }
+
+  /** "Chrome on Linux", "Safari on iOS", "curl"… from a User-Agent header. */
+  function describeUserAgent(userAgent) {
+    const ua = (userAgent || "").trim();
+    if (!ua) return "Unknown device";
+    const browser = firstMatch(BROWSERS, ua);
+    const system = firstMatch(SYSTEMS, ua);
+    if (browser && system) return `${browser} on ${system}`;
+    if (browser) return browser;
+    if (system) return `Browser on ${system}`;
+    return ua.split(/[\s/(]/)[0].slice(0, 40) || "Unknown device";
+  }
+
+  function deviceKind(userAgent) {
+    const ua = userAgent || "";
+    if (/\biPad\b|\bTablet\b/.test(ua)) return "tablet";
+    if (/\b(?:iPhone|iPod|Mobile)\b/.test(ua)) return "phone";
+    if (/^(?:curl|Wget|python-|testclient)/.test(ua) || !/Mozilla\//.test(ua)) return "terminal";
+    return "desktop";
+  }
+
+  // ---- small DOM helpers ----------------------------------------------------------
+
+  const ICONS = {
+    desktop: "M3 4h18v12H3zM8 20h8M12 16v4",
+    phone: "M7 2h10v20H7zM11 18h2",
+    tablet: "M4 3h16v18H4zM11 18h2",
+    terminal: "M3 4h18v16H3zM7 9l3 3-3 3M12 15h5",
+  };
+
+  function icon(kind) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "device-icon");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[kind] || ICONS.desktop);
+    svg.append(path);
+    return svg;
+  }
+
+  /** Build an element; text is always set as text, never parsed as HTML. */
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key === "onclick") node.addEventListener("click", value);
+      else node.setAttribute(key === "className" ? "class" : key, value === true ? "" : value);
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
+  function ago(iso) {
+    if (!iso) return "never";
+    const seconds = (Date.now() - new Date(iso).getTime()) / 1000;
+    if (seconds < 45) return "just now";
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return `${minutes} min ago`;
+    const hours = Math.round(minutes / 60);
+    if (hours < 24) return `${hours} h ago`;
+    const days = Math.round(hours / 24);
+    if (days < 7) return days === 1 ? "yesterday" : `${days} days ago`;
+    return new Date(iso).toLocaleDateString();
+  }
+
+  function when(iso) {
+    return el("time", { datetime: iso, title: iso ? new Date(iso).toLocaleString() : "", text: ago(iso) });
+  }
+
+  function formatBytes(n) {
+    if (n === null || n === undefined) return "–";
+    if (n < 1024) return `${n} B`;
+    const units = ["KB", "MB", "GB"];
+    let value = n / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  }
+
+  // ---- talking to the API -------------------------------------------------------------
+
+  class SessionEnded extends Error {}
+
+  function describeError(data, response) {
+    const detail = data && data.detail;
+    if (typeof detail === "string") return detail;
+    return `${response.status} ${response.statusText}`.trim();
+  }
+
+  /** Call the API with this tab's token; a 401 means our session is over. */
+  async function api(method, path, init = {}) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = { Accept: "application/json", ...(init.headers || {}) };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(path, { method, cache: "no-store", ...init, headers });
+    if (response.status === 401 && token) {
+      endSession("Your session has ended: it was revoked from another device, or it expired. Sign in again.");
+      throw new SessionEnded("session ended");
+    }
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error(describeError(data, response));
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  /** Run an action from a button: busy while it runs, errors shown as a notice. */
+  async function act(button, work) {
+    if (button) button.disabled = true;
+    try {
+      await work();
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) notify(`Something went wrong: ${error.message}`, "error");
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  // ---- views ------------------------------------------------------------------------
+
+  function notify(message, kind = "info") {
+    const box = $("notice");
+    box.textContent = message;
+    box.className = `notice notice-${kind}`;
+    box.hidden = !message;
+  }
+
+  function showLogin(message) {
+    stopPolling();
+    $("sessions-view").hidden = true;
+    $("whoami").hidden = true;
+    $("login-view").hidden = false;
+    document.body.classList.add("signed-out");
+    notify(message || "", "warn");
+    $("password").value = "";
+    $("username").focus();
+  }
+
+  function endSession(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    me = null;
+    showLogin(message);
+  }
+
+  async function showSessions() {
+    me = await api("GET", "/me");
+    $("who-name").textContent = me.username || me.user_id;
+    $("who-avatar").textContent = (me.username || "?").slice(0, 1).toUpperCase();
+    $("who-admin").hidden = !me.is_admin;
+    $("admin-card").hidden = !me.is_admin;
+    $("login-view").hidden = true;
+    document.body.classList.remove("signed-out");
+    $("whoami").hidden = false;
+    $("sessions-view").hidden = false;
+    await refreshAll();
+    startPolling();
+  }
+
+  async function refreshAll() {
+    await loadSessions();
+    await Promise.all([me && me.is_admin ? loadAdmin() : null, loadFiles()]);
+  }
+
+  // ---- your sessions ------------------------------------------------------------------
+
+  function deviceCell(session) {
+    const name = el("div", { className: "device-name", text: describeUserAgent(session.user_agent) });
+    if (session.current) name.append(" ", el("span", { className: "badge badge-current", text: "This device" }));
+    return el("td", { className: "device" },
+      icon(deviceKind(session.user_agent)),
+      el("div", {},
+        name,
+        el("div", { className: "device-ua", title: session.user_agent || "", text: session.user_agent || "no user agent" })));
+  }
+
+  function sessionRow(session, onRevoke) {
+    const label = session.current ? "Log out" : "Revoke";
+    const button = el("button", {
+      type: "button",
+      className: session.current ? "btn btn-small" : "btn btn-small btn-danger-outline",
+      text: label,
+      "aria-label": `${label} ${describeUserAgent(session.user_agent)}`,
+    });
+    button.addEventListener("click", () => act(button, () => onRevoke(session)));
+    return el("tr", { className: session.current ? "current" : null, dataset: { sessionId: session.id } },
+      deviceCell(session),
+      el("td", { className: "mono", "data-label": "IP address", text: session.ip_address || "—" }),
+      el("td", { "data-label": "Signed in" }, when(session.created_at)),
+      el("td", { "data-label": "Last seen" }, when(session.last_seen_at)),
+      el("td", { className: "col-action" }, button));
+  }
+
+  async function loadSessions() {
+    const sessions = await api("GET", "/auth/sessions");
+    $("sessions-body").replaceChildren(...sessions.map((s) => sessionRow(s, revokeOwn)));
+    const n = sessions.length;
+    $("sessions-summary").textContent =
+      `${n} active session${n === 1 ? "" : "s"} for ${me.username}. Newest first.`;
+    $("logout-others").disabled = n < 2;
+  }
+
+  async function revokeOwn(session) {
+    await api("DELETE", `/auth/sessions/${encodeURIComponent(session.id)}`);
+    if (session.current) {
+      endSession("You logged out of this device.");
+      return;
+    }
+    notify(`Revoked ${describeUserAgent(session.user_agent)}. That device is signed out on its next request.`, "success");
+    await refreshAll();
+  }
+
+  // ---- admin: every user's sessions ---------------------------------------------------
+
+  async function loadAdmin() {
+    const accounts = await api("GET", "/admin/accounts");
+    const blocks = await Promise.all(accounts.map(async (account) => {
+      const sessions = await api("GET", `/admin/sessions/users/${account.id}`);
+      return adminBlock(account, sessions);
+    }));
+    $("admin-body").replaceChildren(...blocks);
+  }
+
+  function adminBlock(account, sessions) {
+    const endAll = el("button", { type: "button", className: "btn btn-small btn-danger-outline", text: "Log out everywhere" });
+    endAll.disabled = sessions.length === 0;
+    endAll.addEventListener("click", () => act(endAll, async () => {
+      await api("DELETE", `/admin/sessions/users/${account.id}`);
+      if (account.id === me.user_id) { endSession("You logged yourself out everywhere."); return; }
+      notify(`Logged ${account.username} out everywhere.`, "success");
+      await refreshAll();
+    }));
+    const rows = sessions.map((s) => {
+      const revoke = el("button", { type: "button", className: "btn btn-small", text: "Revoke" });
+      revoke.addEventListener("click", () => act(revoke, async () => {
+        await api("DELETE", `/admin/sessions/${s.id}`);
+        if (s.current) { endSession("You revoked your own session."); return; }
+        notify(`Revoked a session of ${account.username}.`, "success");
+        await refreshAll();
+      }));
+      const name = el("span", { text: describeUserAgent(s.user_agent) });
+      return el("li", {},
+        icon(deviceKind(s.user_agent)),
+        el("span", { className: "admin-device" }, name,
+          s.current ? el("span", { className: "badge badge-current", text: "This device" }) : null),
+        el("span", { className: "muted" }, when(s.last_seen_at)),
+        revoke);
+    });
+    return el("div", { className: "admin-user" },
+      el("div", { className: "admin-user-head" },
+        el("span", { className: "avatar", "aria-hidden": "true", text: account.username.slice(0, 1).toUpperCase() }),
+        el("strong", { text: account.username }),
+        account.is_admin ? el("span", { className: "badge badge-admin", text: "admin" }) : null,
+        el("span", { className: "muted", text: `${sessions.length} session${sessions.length === 1 ? "" : "s"}` }),
+        endAll),
+      rows.length ? el("ul", { className: "admin-sessions" }, ...rows)
+        : el("p", { className: "muted empty", text: "Not signed in anywhere." }));
+  }
+
+  // ---- the file cache -----------------------------------------------------------------
+
+  async function loadCacheStats() {
+    const stats = await api("GET", "/files-cache");
+    lastStats = stats;
+    $("stat-entries").textContent = stats.max_entries ? `${stats.entries} / ${stats.max_entries}` : String(stats.entries);
+    $("stat-bytes").textContent = formatBytes(stats.bytes);
+    $("stat-hits").textContent = String(stats.hits);
+    $("stat-misses").textContent = String(stats.misses);
+  }
+
+  function fileUrl(path) {
+    return `/files/${path.split("/").map(encodeURIComponent).join("/")}`;
+  }
+
+  async function fetchFile(path) {
+    const missesBefore = lastStats ? lastStats.misses : null;
+    const url = `${fileUrl(path)}?t=${Date.now()}`;
+    const response = await fetch(url, { cache: "no-store" });
+    const text = await response.text();
+    await loadCacheStats();
+    let outcome = "";
+    if (response.ok && missesBefore !== null) {
+      outcome = lastStats.misses > missesBefore ? " · cache miss: fetched into the cache" : " · cache hit";
+    }
+    const preview = $("file-preview");
+    preview.hidden = false;
+    preview.textContent = `GET ${url}  →  ${response.status}${outcome}\n\n${text.slice(0, 800)}`;
+  }
+
+  async function loadFiles() {
+    const files = await api("GET", "/files");
+    $("file-list").replaceChildren(...files.map((file) => {
+      const button = el("button", { type: "button", className: "btn btn-small", text: "Fetch" });
+      button.addEventListener("click", () => act(button, () => fetchFile(file.path)));
+      return el("li", {},
+        el("a", { href: fileUrl(file.path), className: "mono", text: file.path, target: "_blank", rel: "noopener" }),
+        el("span", { className: "muted", text: formatBytes(file.size) }),
+        button);
+    }));
+    await loadCacheStats();
+  }
+
+  // ---- polling, events, start ---------------------------------------------------------
+
+  function startPolling() {
+    stopPolling();
+    pollTimer = setInterval(() => {
+      if (me && document.visibilityState === "visible") act(null, refreshAll);
+    }, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer !== null) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const error = $("login-error");
+    error.hidden = true;
+    const submit = $("login-submit");
+    submit.disabled = true;
+    try {
+      const response = await fetch("/auth/login", {
+        method: "POST",
+        headers: { Accept: "application/json" },
+        body: new URLSearchParams(new FormData(form)),
+      });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) {
+        error.textContent = response.status === 401 ? "Wrong username or password."
+          : response.status === 422 ? "Enter a username and a password."
+          : `Sign-in failed: ${describeError(data, response)}`;
+        error.hidden = false;
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, data.access_token);
+      notify("");
+      await showSessions();
+    } catch (failure) {
+      if (!(failure instanceof SessionEnded)) {
+        error.textContent = `Sign-in failed: ${failure.message}`;
+        error.hidden = false;
+      }
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  function wire() {
+    $("login-form").addEventListener("submit", login);
+    $("refresh").addEventListener("click", (e) => act(e.currentTarget, refreshAll));
+    $("logout").addEventListener("click", (e) => act(e.currentTarget, async () => {
+      await api("DELETE", `/auth/sessions/${me.session_id}`);
+      endSession("You logged out of this device.");
+    }));
+    $("logout-others").addEventListener("click", (e) => act(e.currentTarget, async () => {
+      await api("DELETE", "/auth/sessions?keep_current=true");
+      notify("Logged out of every other device.", "success");
+      await refreshAll();
+    }));
+    $("logout-everywhere").addEventListener("click", (e) => act(e.currentTarget, async () => {
+      await api("DELETE", "/auth/sessions");
+      endSession("You logged out everywhere, this device included.");
+    }));
+    document.addEventListener("visibilitychange", () => {
+      if (me && document.visibilityState === "visible") act(null, refreshAll);
+    });
+  }
+
+  async function start() {
+    wire();
+    if (!sessionStorage.getItem(TOKEN_KEY)) {
+      showLogin();
+      return;
+    }
+    try {
+      await showSessions();
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) endSession(`Could not load your sessions: ${error.message}`);
+    }
+  }
+
+  window.asgiKitDemo = { describeUserAgent, deviceKind };
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,1 @@
+"""Extensions in the FastAPI Users style; see ``fastapi_users.extensions.session_manager``."""

@@ -1,0 +1,39 @@
+"""Why sessions end and which account events end them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class EndReason(str, Enum):
+    """Why a session ended, as passed to ``SessionManager.on_after_end``."""
+
+    LOGOUT = "logout"
+    REVOKED_BY_USER = "revoked_by_user"
+    REVOKED_BY_ADMIN = "revoked_by_admin"
+    EXPIRED = "expired"
+    EVICTED = "evicted"
+    ACCOUNT_EVENT = "account_event"
+
+
+class AccountEvent(str, Enum):
+    """Account changes that end a user's sessions (OWASP ASVS 5.0, V7.4.2 and V7.4.3)."""
+
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_DELETED = "account_deleted"
+
+    @property
+    def may_keep_current(self) -> bool:
+        """Only a password change may keep the session that made it."""
+        return self in (AccountEvent.PASSWORD_CHANGED, AccountEvent.PASSWORD_RESET)
+
+
+class LimitPolicy(str, Enum):
+    """What ``max_sessions_per_user`` does when a user already has that many sessions."""
+
+    #: End the least recently used session(s) to make room.
+    EVICT_LEAST_RECENTLY_USED = "evict_lru"
+    #: Refuse the new session with ``SessionLimitError``.
+    REFUSE = "refuse"

@@ -1,0 +1,125 @@
+"""FastAPI pieces of the session manager: the bearer dependency and the response models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import HTTPException
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from pydantic import BaseModel
+from starlette.requests import HTTPConnection
+
+from asgi_kit import (
+    AuthResult,
+    ErrorCode,
+    Session,
+    SessionResolver,
+    StoreUnavailableError,
+    get_auth_result,
+    www_authenticate,
+)
+from asgi_kit._http import unauthorized_detail
+
+
+class SessionRead(BaseModel):
+    """A session as the API shows it: never its token."""
+
+    id: UUID
+    user_id: UUID
+    created_at: datetime
+    expires_at: datetime | None
+    last_seen_at: datetime | None
+    user_agent: str | None
+    ip_address: str | None
+    current: bool
+
+    @classmethod
+    def of(cls, session: Session, current: Session | None) -> SessionRead:
+        """Describe ``session`` to the holder of ``current``."""
+        return cls(
+            id=session.id,
+            user_id=session.user_id,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+            last_seen_at=session.last_seen_at,
+            user_agent=session.user_agent,
+            ip_address=session.ip_address,
+            current=current is not None and session.id == current.id,
+        )
+
+
+class ErrorModel(BaseModel):
+    """The body of every error response: ``{"detail": "<ERROR_CODE>"}``."""
+
+    detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the given error statuses."""
+    text = {
+        401: "Missing, malformed, unknown, revoked or expired bearer token.",
+        403: "The caller may not act on this session or user.",
+        404: "No such active session.",
+        409: "The session limit was reached.",
+        422: "The user id is not a UUID.",
+        503: "The session store is unreachable; retry later.",
+    }
+    return {s: {"model": ErrorModel, "description": text[s]} for s in statuses}
+
+
+@contextmanager
+def store_errors_as_503() -> Iterator[None]:
+    """Turn ``StoreUnavailableError`` into a JSON 503 (never a 500, never a 401)."""
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        raise HTTPException(503, ErrorCode.SESSION_STORE_UNAVAILABLE) from exc
+
+
+class SessionBearer(SecurityBase):
+    """FastAPI dependency: the caller's active ``Session``, or a 401 with a Bearer challenge.
+
+    Reuses what ``BearerAuthMiddleware`` resolved for the request; without the
+    middleware it resolves the Authorization header itself, through the same resolver.
+    Declared as an HTTP bearer security scheme, so ``/docs`` gets an Authorize button.
+
+    >>> @app.get("/me")  # doctest: +SKIP
+    ... async def me(session: Session = Depends(manager.current_session)): ...
+    """
+
+    def __init__(self, resolver: SessionResolver, *, scheme_name: str = "SessionBearer"):
+        self.resolver = resolver
+        self.model = HTTPBearerModel(description="A session token from the login endpoint.")
+        self.scheme_name = scheme_name
+
+    async def __call__(self, conn: HTTPConnection) -> Session:
+        """Return the caller's session or raise a 401 (503 if the store is unreachable)."""
+        result = get_auth_result(conn)
+        if result is None:
+            with store_errors_as_503():
+                result = await self.resolver.authenticate(conn.scope["headers"])
+        return require_session(result)
+
+
+def require_session(result: AuthResult) -> Session:
+    """Return the session of ``result`` or raise the matching 401."""
+    if result.session is not None:
+        return result.session
+    raise HTTPException(
+        401,
+        unauthorized_detail(result.error),
+        headers={"WWW-Authenticate": www_authenticate(result.error)},
+    )
+
+
+def parse_uuid(value: str) -> UUID | None:
+    """``value`` as a UUID, or None when it is not one."""
+    try:
+        return UUID(value)
+    except ValueError:
+        return None

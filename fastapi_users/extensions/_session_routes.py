@@ -1,0 +1,145 @@
+"""The /auth/sessions routers: one for every user's own sessions, one for admins.
+
+No ``from __future__ import annotations`` here: FastAPI reads the route signatures at
+run time, and they name dependencies (``Current``, ``Admin``) local to each factory.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from asgi_kit import ErrorCode, InvalidUserIdError, Session, coerce_user_id
+
+from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
+
+if TYPE_CHECKING:
+    from .session_manager import SessionManager
+
+#: Decides whether the holder of a session is an admin (sync or async).
+AdminPredicate = Callable[[Session], "bool | Awaitable[bool]"]
+
+
+def user_router(manager: "SessionManager") -> APIRouter:
+    """Routes for a user's own sessions; mount with ``prefix="/auth/sessions"``."""
+    router = APIRouter(tags=["sessions"])
+    Current = Annotated[Session, Depends(manager.current_session)]
+
+    @router.get(
+        "",
+        name="sessions:list",
+        response_model=list[SessionRead],
+        responses=error_responses(401, 503),
+        summary="List my active sessions, newest first",
+    )
+    async def list_sessions(session: Current) -> list[SessionRead]:
+        with store_errors_as_503():
+            sessions = await manager.get_sessions(session.user_id)
+        return [SessionRead.of(s, session) for s in sessions]
+
+    @router.delete(
+        "/{session_id}",
+        name="sessions:revoke",
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(401, 403, 404, 503),
+        summary="Revoke one of my sessions",
+    )
+    async def revoke_session(session_id: str, session: Current) -> None:
+        target = await _find(manager, session_id)
+        if target.user_id != session.user_id:
+            raise HTTPException(403, ErrorCode.SESSION_OF_ANOTHER_USER)
+        await _revoke(manager, target.id, "revoked_by_user")
+
+    @router.delete(
+        "",
+        name="sessions:revoke_all",
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(401, 503),
+        summary="Revoke all my sessions (log out everywhere)",
+    )
+    async def revoke_all_sessions(session: Current, keep_current: bool = False) -> None:
+        keep = (session.id,) if keep_current else ()
+        with store_errors_as_503():
+            await manager.revoke_all(session.user_id, keep=keep, reason="revoked_by_user")
+
+    return router
+
+
+def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRouter:
+    """Routes for admins over any user's sessions; everyone else gets 403."""
+
+    async def admin(session: Annotated[Session, Depends(manager.current_session)]) -> Session:
+        verdict = is_admin(session)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        if not verdict:
+            raise HTTPException(403, ErrorCode.NOT_AN_ADMIN)
+        return session
+
+    Admin = Annotated[Session, Depends(admin)]
+    router = APIRouter(tags=["sessions (admin)"], dependencies=[Depends(admin)])
+
+    @router.get(
+        "/users/{user_id}",
+        name="sessions:admin_list",
+        response_model=list[SessionRead],
+        responses=error_responses(401, 403, 422, 503),
+        summary="List a user's active sessions",
+    )
+    async def list_user_sessions(user_id: str, caller: Admin) -> list[SessionRead]:
+        with store_errors_as_503():
+            sessions = await manager.get_sessions(_user_id(user_id))
+        return [SessionRead.of(s, caller) for s in sessions]
+
+    @router.delete(
+        "/users/{user_id}",
+        name="sessions:admin_revoke_user",
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(401, 403, 422, 503),
+        summary="Revoke all of a user's sessions",
+    )
+    async def revoke_user_sessions(user_id: str) -> None:
+        with store_errors_as_503():
+            await manager.revoke_all(_user_id(user_id), reason="revoked_by_admin")
+
+    @router.delete(
+        "/{session_id}",
+        name="sessions:admin_revoke",
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(401, 403, 404, 503),
+        summary="Revoke any session",
+    )
+    async def revoke_any_session(session_id: str) -> None:
+        target = await _find(manager, session_id)
+        await _revoke(manager, target.id, "revoked_by_admin")
+
+    return router
+
+
+async def _find(manager: "SessionManager", session_id: str) -> Session:
+    parsed = parse_uuid(session_id)
+    with store_errors_as_503():
+        target = None if parsed is None else await manager.get_session(parsed)
+    if target is None:
+        raise HTTPException(404, ErrorCode.SESSION_NOT_FOUND)
+    return target
+
+
+async def _revoke(manager: "SessionManager", session_id: UUID, reason: str) -> None:
+    with store_errors_as_503():
+        ended = await manager.revoke_session(session_id, reason=reason)
+    if ended is None:  # revoked by someone else in the meantime
+        raise HTTPException(404, ErrorCode.SESSION_NOT_FOUND)
+
+
+def _user_id(value: str) -> UUID:
+    try:
+        return coerce_user_id(value)
+    except InvalidUserIdError as exc:
+        raise HTTPException(422, ErrorCode.INVALID_USER_ID) from exc

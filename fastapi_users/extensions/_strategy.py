@@ -1,0 +1,150 @@
+"""``SessionStrategy``: FastAPI Users' ``Strategy`` protocol, backed by a ``SessionManager``.
+
+FastAPI Users is never imported here: the strategy matches its protocol structurally, so
+this package installs and type-checks without it, and beside any FastAPI Users 15 release.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from fastapi import HTTPException
+from starlette.datastructures import Headers
+
+from asgi_kit import (
+    ErrorCode,
+    InvalidUserIdError,
+    Session,
+    SessionLimitError,
+    coerce_user_id,
+    current_scope,
+    generate_token,
+    is_b64token,
+    token_digest,
+)
+
+from ._events import EndReason
+from ._session_api import store_errors_as_503
+
+if TYPE_CHECKING:
+    from .session_manager import SessionManager
+
+__all__ = ["SessionStrategy", "UserDatabaseLike", "UserLike", "UserManagerLike"]
+
+
+class UserLike(Protocol):
+    """What the strategy needs of a user: its ``id`` (a UUID, or a string holding one)."""
+
+    @property
+    def id(self) -> Any:
+        """The user's primary key."""
+
+
+U = TypeVar("U", bound=UserLike)
+U_co = TypeVar("U_co", bound=UserLike, covariant=True)
+
+
+class UserDatabaseLike(Protocol[U_co]):
+    """The part of FastAPI Users' ``BaseUserDatabase`` the strategy uses."""
+
+    async def get(self, id: Any) -> U_co | None:
+        """Return the user with this (parsed) id, or None if there is none."""
+        ...
+
+
+class UserManagerLike(Protocol[U_co]):
+    """The part of FastAPI Users' ``BaseUserManager`` the strategy uses."""
+
+    @property
+    def user_db(self) -> UserDatabaseLike[U_co]:
+        """The user database adapter."""
+        ...
+
+    def parse_id(self, value: Any) -> Any:
+        """Parse a user id from a string; raises (``InvalidID``) when it is not one."""
+        ...
+
+
+class SessionStrategy(Generic[U]):
+    """A FastAPI Users authentication strategy whose tokens are ``SessionManager`` sessions.
+
+    Every login through FastAPI Users' ``/login`` route creates a session with a fresh
+    token (the user agent and client IP recorded when ``BearerAuthMiddleware`` serves the
+    request), every authenticated request resolves its bearer token through the manager,
+    and ``/logout`` ends the session. Get one from ``manager.strategy()``::
+
+        AuthenticationBackend(
+            name="session",
+            transport=BearerTransport(tokenUrl="auth/login"),
+            get_strategy=lambda: manager.strategy(),
+        )
+
+    User ids must be UUIDs (FastAPI Users' ``UUIDIDMixin``), as for every session.
+    """
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
+
+    async def read_token(self, token: str | None, user_manager: UserManagerLike[U]) -> U | None:
+        """The user of an active session with this token, or None.
+
+        A token that is not an RFC 6750 b64token is refused before any store look-up;
+        a session whose user id the user manager cannot parse, or whose user no longer
+        exists, yields None. An unreachable session store answers 503.
+        """
+        if token is None or not is_b64token(token):
+            return None
+        with store_errors_as_503():
+            session = await self.manager.authenticate(token)
+        if session is None:
+            return None
+        try:
+            user_id = user_manager.parse_id(str(session.user_id))
+        except Exception:
+            return None
+        return await user_manager.user_db.get(user_id)
+
+    async def write_token(self, user: U) -> str:
+        """Create a session for ``user`` (a login) and return its fresh token.
+
+        The user agent and client IP come from the request ``BearerAuthMiddleware`` is
+        serving (``asgi_kit.current_scope()``); without the middleware they are not
+        recorded. A login refused by ``max_sessions_per_user`` with
+        ``limit_policy="refuse"`` answers 409 ``SESSION_LIMIT_REACHED``.
+        """
+        user_agent, ip_address = _device()
+        try:
+            with store_errors_as_503():
+                session = await self.manager.create_session(
+                    user.id, generate_token(), user_agent=user_agent, ip_address=ip_address
+                )
+        except SessionLimitError as exc:
+            raise HTTPException(409, ErrorCode.SESSION_LIMIT_REACHED) from exc
+        return session.token
+
+    async def destroy_token(self, token: str, user: U) -> None:
+        """End the session of ``token`` (a logout); a no-op if it is not ``user``'s or gone."""
+        if not is_b64token(token):
+            return
+        with store_errors_as_503():
+            session = await self.manager.session_db.get_by_token_digest(token_digest(token))
+            if session is None or not _owned_by(session, user):
+                return
+            await self.manager.revoke_session(session.id, reason=EndReason.LOGOUT)
+
+
+def _owned_by(session: Session, user: UserLike) -> bool:
+    try:
+        return session.user_id == coerce_user_id(user.id)
+    except InvalidUserIdError:
+        return False
+
+
+def _device() -> tuple[str | None, str | None]:
+    """The user agent and client address of the request being served, if known."""
+    scope = current_scope()
+    if scope is None:
+        return None, None
+    user_agent = Headers(scope=scope).get("user-agent")
+    client = scope.get("client")
+    return user_agent or None, (str(client[0]) if client else None)

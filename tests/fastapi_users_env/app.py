@@ -1,0 +1,138 @@
+"""A complete FastAPI Users 15 app whose logins are asgi-kit sessions.
+
+This is the wiring docs/fastapi_users.md shows. It runs in the separate environment that
+tests/test_fastapi_users_wheel.py makes (FastAPI Users from PyPI, asgi-kit as a built
+wheel), driven by check.py. Users and sessions share one SQLite file (``DATABASE_URL``).
+
+No ``from __future__ import annotations``: FastAPI reads the dependency signatures below
+at run time.
+"""
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi_users.authentication import AuthenticationBackend, BearerTransport
+from fastapi_users.db import SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from asgi_kit import BearerAuthMiddleware, Session, SQLAlchemySessionDatabase, session_table
+from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
+from fastapi_users.extensions.session_manager import SessionManager, SessionUserManagerMixin
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or (
+    f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='fastapi-users-')}/app.sqlite3"
+)
+SECRET = os.environ.get("SECRET", "change-me-to-a-long-random-secret")
+
+#: Password-reset tokens "e-mailed" to users (a real app sends them by mail).
+OUTBOX: dict[str, str] = {}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(SQLAlchemyBaseUserTableUUID, Base):
+    pass
+
+
+class UserRead(schemas.BaseUser[uuid.UUID]):
+    pass
+
+
+class UserCreate(schemas.BaseUserCreate):
+    pass
+
+
+class UserUpdate(schemas.BaseUserUpdate):
+    pass
+
+
+engine = create_async_engine(DATABASE_URL)
+async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
+
+# Sessions live in the users' database, in a table of the same metadata (and migrations).
+session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
+manager = SessionManager(session_db=session_store, max_sessions_per_user=10)
+
+
+async def get_async_session() -> AsyncIterator[AsyncSession]:
+    async with async_session_maker() as session:
+        yield session
+
+
+async def get_user_db(
+    session: Annotated[AsyncSession, Depends(get_async_session)],
+) -> AsyncIterator[SQLAlchemyUserDatabase[User, uuid.UUID]]:
+    yield SQLAlchemyUserDatabase(session, User)
+
+
+class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
+    # Password reset, password change, deactivation and deletion end the user's sessions.
+    session_manager = manager
+    reset_password_token_secret = SECRET
+    verification_token_secret = SECRET
+
+    async def on_after_forgot_password(
+        self, user: User, token: str, request: Request | None = None
+    ) -> None:
+        OUTBOX[user.email] = token
+
+
+async def get_user_manager(
+    user_db: Annotated[SQLAlchemyUserDatabase[User, uuid.UUID], Depends(get_user_db)],
+) -> AsyncIterator[UserManager]:
+    yield UserManager(user_db)
+
+
+auth_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
+    name="session",
+    transport=BearerTransport(tokenUrl="auth/login"),
+    get_strategy=lambda: manager.strategy(),
+)
+users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend])
+current_active_user = users.current_user(active=True)
+
+
+async def is_superuser(session: Session) -> bool:
+    """Admin routes of the session API: for active FastAPI Users superusers."""
+    async with async_session_maker() as db:
+        user = await db.get(User, session.user_id)
+    return user is not None and user.is_active and user.is_superuser
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)  # users and sessions tables
+    yield
+    await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+app.add_middleware(BearerAuthMiddleware, session_db=session_store)
+app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["auth"])
+app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
+app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])
+app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/users", tags=["users"])
+app.include_router(manager.router, prefix="/auth/sessions")
+app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessions")
+
+
+@app.get("/me/email")
+async def my_email(user: Annotated[User, Depends(current_active_user)]) -> dict[str, str]:
+    return {"email": user.email}
+
+
+async def create_user(email: str, password: str, *, is_superuser: bool = False) -> User:
+    """Create a user outside any request (e.g. the first superuser), as FastAPI Users does."""
+    async with async_session_maker() as session:
+        user_manager = UserManager(SQLAlchemyUserDatabase(session, User))
+        user_create = UserCreate(email=email, password=password, is_superuser=is_superuser)
+        return await user_manager.create(user_create)

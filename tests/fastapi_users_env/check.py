@@ -1,0 +1,317 @@
+"""Drive app.py through FastAPI Users' own routes; exit non-zero with a message on failure.
+
+Run with the interpreter of the environment tests/test_fastapi_users_wheel.py makes, where
+FastAPI Users 15 comes from PyPI and asgi-kit from its built wheel (not editable):
+
+    .venv-fastapi-users/bin/python tests/fastapi_users_env/check.py
+
+Each step prints one ``ok`` line; the first failure prints ``FAILED: ...`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+import json
+import logging
+import os
+import sys
+import sysconfig
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+CLIENT_IP = "203.0.113.7"
+PASSWORD = "correct horse battery"
+HOST = "http://testserver"
+
+
+class CheckFailed(Exception):
+    """One expectation of the check did not hold."""
+
+
+def expect(condition: object, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def ok(message: str) -> None:
+    print(f"ok    {message}", flush=True)
+
+
+def under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+class AuditLog(logging.Handler):
+    """Keeps every record of the session audit logger, to scan them for tokens."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def check_installation() -> None:
+    """FastAPI Users and our extension import side by side, both from site-packages."""
+    import fastapi_users.authentication
+    from fastapi_users.authentication import Strategy
+
+    import asgi_kit
+    import fastapi_users
+    import fastapi_users.extensions.session_manager as session_manager
+
+    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
+    fu_package = Path(str(fastapi_users.__file__)).resolve().parent
+    expect(
+        fu_package == purelib / "fastapi_users",
+        f"fastapi_users is {fastapi_users.__file__}, not FastAPI Users' in {purelib}",
+    )
+    version = importlib.metadata.version("fastapi-users")
+    expect(version.startswith("15."), f"FastAPI Users {version} is installed, not 15.x")
+    ours = Path(str(session_manager.__file__)).resolve()
+    expect(
+        ours.parent == fu_package / "extensions",
+        f"session_manager is {ours}, not in FastAPI Users' package dir {fu_package}",
+    )
+    expect(
+        under(Path(str(asgi_kit.__file__)).resolve(), purelib),
+        f"asgi_kit is {asgi_kit.__file__}, not in {purelib}",
+    )
+    direct_url = importlib.metadata.distribution("asgi-kit").read_text("direct_url.json")
+    origin = json.loads(direct_url or "{}")
+    expect(
+        not origin.get("dir_info", {}).get("editable") and origin.get("url", "").endswith(".whl"),
+        f"asgi-kit is not installed from a wheel: direct_url.json = {direct_url}",
+    )
+    repo = os.environ.get("ASGI_KIT_REPO")
+    if repo:
+        root, env = Path(repo).resolve(), Path(sys.prefix).resolve()  # env may be in root
+        files = {name: getattr(module, "__file__", None) for name, module in sys.modules.items()}
+        from_repo = sorted(
+            name
+            for name, file in files.items()
+            if file and under(Path(file).resolve(), root) and not under(Path(file).resolve(), env)
+        )
+        expect(not from_repo, f"modules imported from the repository {root}: {from_repo}")
+    # The Strategy protocol, structurally: same async methods, same parameter names.
+    strategy = session_manager.SessionManager().strategy()
+    for name in ("read_token", "write_token", "destroy_token"):
+        theirs = list(inspect.signature(getattr(Strategy, name)).parameters)[1:]
+        mine = list(inspect.signature(getattr(strategy, name)).parameters)
+        expect(mine == theirs, f"{name}{mine} does not match FastAPI Users' {name}{theirs}")
+        expect(inspect.iscoroutinefunction(getattr(strategy, name)), f"{name} is not async")
+    ok(
+        f"FastAPI Users {version} and asgi-kit "
+        f"{importlib.metadata.version('asgi-kit')} import side by side from {purelib}"
+    )
+
+
+async def scenario() -> None:
+    """Every step of the integration, through FastAPI Users' routes and /auth/sessions."""
+    import httpx2
+    from app import OUTBOX, app, create_user, manager
+
+    from fastapi_users.extensions.session_manager import LimitPolicy
+
+    audit = AuditLog()
+    logging.getLogger("asgi_kit").addHandler(audit)
+    logging.getLogger("asgi_kit").setLevel(logging.INFO)
+    tokens: list[str] = []
+
+    transport = httpx2.ASGITransport(app=app, client=(CLIENT_IP, 40000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=transport, base_url=HOST) as http,
+    ):
+
+        def auth(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+
+        async def status(method: str, url: str, expected: int, **kwargs: Any) -> Any:
+            response = await http.request(method, url, **kwargs)
+            expect(
+                response.status_code == expected,
+                f"{method} {url}: expected {expected}, got {response.status_code} "
+                f"{response.text[:300]}",
+            )
+            return response.json() if response.content else None
+
+        async def login(email: str, password: str, agent: str, expected: int = 200) -> str:
+            body = await status(
+                "POST",
+                "/auth/login",
+                expected,
+                data={"username": email, "password": password},
+                headers={"User-Agent": agent},
+            )
+            if expected != 200:
+                return ""
+            expect(body["token_type"] == "bearer", f"login answered {body}")
+            tokens.append(body["access_token"])
+            return str(body["access_token"])
+
+        async def sessions(token: str) -> list[dict[str, Any]]:
+            listed = await status("GET", "/auth/sessions", 200, headers=auth(token))
+            return list(listed)
+
+        async def refused(token: str, what: str) -> None:
+            try:
+                await status("GET", "/auth/sessions", 401, headers=auth(token))
+                await status("GET", "/users/me", 401, headers=auth(token))
+            except CheckFailed as exc:
+                raise CheckFailed(f"expected: {what}; but {exc}") from None
+            ok(f"{what}: its token is refused by /auth/sessions and FastAPI Users' /users/me")
+
+        # Register and log in through FastAPI Users' own routes.
+        email = "alice@example.com"
+        user = await status(
+            "POST", "/auth/register", 201, json={"email": email, "password": PASSWORD}
+        )
+        user_id = user["id"]
+        ok("registered through FastAPI Users' /auth/register")
+
+        phone = await login(email, PASSWORD, "check-agent/1.0 (phone)")
+        listed = await sessions(phone)
+        expect(len(listed) == 1, f"one login, {len(listed)} sessions listed: {listed}")
+        expect(listed[0]["user_agent"] == "check-agent/1.0 (phone)", f"user agent: {listed}")
+        expect(listed[0]["ip_address"] == CLIENT_IP, f"ip address: {listed}")
+        expect(listed[0]["current"] is True and listed[0]["user_id"] == user_id, f"{listed}")
+        me = await status("GET", "/users/me", 200, headers=auth(phone))
+        expect(me["email"] == email, f"/users/me answered {me}")
+        mine = await status("GET", "/me/email", 200, headers=auth(phone))
+        expect(mine == {"email": email}, f"/me/email answered {mine}")
+        ok("FastAPI Users' /auth/login made a session, listed with its user agent and IP")
+
+        laptop = await login(email, PASSWORD, "check-agent/1.0 (laptop)")
+        agents = sorted(s["user_agent"] for s in await sessions(phone))
+        expect(agents == ["check-agent/1.0 (laptop)", "check-agent/1.0 (phone)"], f"{agents}")
+        ok("a second login is a second session")
+
+        await status("POST", "/auth/logout", 204, headers=auth(laptop))
+        await refused(laptop, "FastAPI Users' /auth/logout ended its session")
+        left = await sessions(phone)
+        expect([s["user_agent"] for s in left] == ["check-agent/1.0 (phone)"], f"{left}")
+        ok("the other session is untouched by the logout")
+
+        # Tokens only ever come in the Authorization header.
+        await status("GET", f"/auth/sessions?access_token={phone}", 401)
+        await status("GET", f"/users/me?access_token={phone}", 401)
+        await status("GET", "/users/me", 401, headers={"Authorization": "Bearer not a token"})
+        await status("GET", "/users/me", 401, headers={"Authorization": "Bearer " + "x" * 5000})
+        ok("a token in the query string, or a malformed one, is refused")
+
+        # Password change (PATCH /users/me): every other session ends, the current one stays.
+        tablet = await login(email, PASSWORD, "check-agent/1.0 (tablet)")
+        new_password = PASSWORD + " 2"
+        await status(
+            "PATCH", "/users/me", 200, headers=auth(phone), json={"password": new_password}
+        )
+        await refused(tablet, "a password change ended the other session")
+        left = await sessions(phone)
+        expect([s["user_agent"] for s in left] == ["check-agent/1.0 (phone)"], f"{left}")
+        ok("the session that changed the password stays")
+        await login(email, PASSWORD, "check-agent/1.0 (old password)", expected=400)
+        laptop = await login(email, new_password, "check-agent/1.0 (laptop)")
+        await status("PATCH", "/users/me", 200, headers=auth(laptop), json={"is_verified": True})
+        expect(len(await sessions(phone)) == 2, "an update without a password ended sessions")
+        ok("an update without a new password ends no session")
+
+        # Forgot / reset password: every session ends.
+        await status("POST", "/auth/forgot-password", 202, json={"email": email})
+        reset_token = OUTBOX.pop(email)
+        new_password = PASSWORD + " 3"
+        await status(
+            "POST",
+            "/auth/reset-password",
+            200,
+            json={"token": reset_token, "password": new_password},
+        )
+        await refused(phone, "a password reset ended the first session")
+        await refused(laptop, "a password reset ended the second session")
+        phone = await login(email, new_password, "check-agent/1.0 (phone)")
+
+        # The cap on concurrent sessions, through FastAPI Users' login route.
+        manager.max_sessions_per_user = 2  # a test-only tweak; normally set at construction
+        oldest = phone
+        laptop = await login(email, new_password, "check-agent/1.0 (laptop)")
+        tablet = await login(email, new_password, "check-agent/1.0 (tablet)")
+        await refused(oldest, "the cap evicted the least recently used session")
+        manager.limit_policy = LimitPolicy.REFUSE
+        body = await status(
+            "POST",
+            "/auth/login",
+            409,
+            data={"username": email, "password": new_password},
+        )
+        expect(body == {"detail": "SESSION_LIMIT_REACHED"}, f"refused login answered {body}")
+        expect(len(await sessions(laptop)) == 2, "a refused login changed the sessions")
+        ok("with limit_policy='refuse' a login over the cap answers 409 SESSION_LIMIT_REACHED")
+        manager.max_sessions_per_user = 10
+        manager.limit_policy = LimitPolicy.EVICT_LEAST_RECENTLY_USED
+
+        # A superuser: sees Alice's sessions, disables her account, deletes her.
+        await create_user("root@example.com", PASSWORD, is_superuser=True)
+        root = await login("root@example.com", PASSWORD, "check-agent/1.0 (admin console)")
+        theirs = await status("GET", f"/admin/sessions/users/{user_id}", 200, headers=auth(root))
+        expect(len(theirs) == 2, f"the admin sees {theirs}")
+        await status("GET", f"/admin/sessions/users/{user_id}", 403, headers=auth(laptop))
+        ok("a superuser lists a user's sessions; the user may not use the admin routes")
+
+        await status(
+            "PATCH", f"/users/{user_id}", 200, headers=auth(root), json={"is_active": False}
+        )
+        await refused(laptop, "deactivating the account ended a session")
+        await refused(tablet, "deactivating the account ended the other session")
+        await login(email, new_password, "check-agent/1.0 (phone)", expected=400)
+        expect(len(await sessions(root)) == 1, "the superuser's own session ended")
+        await status(
+            "PATCH", f"/users/{user_id}", 200, headers=auth(root), json={"is_active": True}
+        )
+        phone = await login(email, new_password, "check-agent/1.0 (phone)")
+        laptop = await login(email, new_password, "check-agent/1.0 (laptop)")
+        await status(
+            "PATCH", f"/users/{user_id}", 200, headers=auth(root), json={"password": PASSWORD}
+        )
+        await refused(phone, "a superuser's password change ended every session of the user")
+        await refused(laptop, "... including the last one")
+
+        phone = await login(email, PASSWORD, "check-agent/1.0 (phone)")
+        await status("DELETE", f"/users/{user_id}", 204, headers=auth(root))
+        await refused(phone, "deleting the user ended their session")
+        gone = await status("GET", f"/admin/sessions/users/{user_id}", 200, headers=auth(root))
+        expect(gone == [], f"a deleted user still has sessions: {gone}")
+        expect(len(await sessions(root)) == 1, "the superuser's own session ended")
+        ok("the superuser's session outlived every event of the other account")
+
+    leaked = [line for line in audit.lines if any(t in line for t in tokens)]
+    expect(audit.lines, "no audit log line was written")
+    expect(not leaked, f"audit log lines hold a token: {leaked}")
+    ends = [line for line in audit.lines if "session ended" in line]
+    expect(all(" id=" in line and "reason=" in line for line in ends), f"{ends}")
+    ok(f"{len(audit.lines)} audit log lines identify sessions by id, never by token")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="fastapi-users-check-") as tmp:
+        os.environ.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{tmp}/app.sqlite3")
+        try:
+            check_installation()
+            asyncio.run(scenario())
+        except CheckFailed as exc:
+            print(f"FAILED: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except Exception:
+            print("FAILED with an unexpected error:", file=sys.stderr)
+            traceback.print_exc()
+            return 1
+    print("all FastAPI Users integration checks passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Where the real servers are, and what a test does when one is missing.
+
+PostgreSQL and Redis run on their standard local ports on CI machines. A test that needs one
+skips with the reason when it is unreachable, except under ``CI``: then it fails, so a CI run
+can never pass by skipping the very tests that matter.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "ASGI_KIT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ASGI_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_ADDRESS = ("127.0.0.1", 5432)
+REDIS_ADDRESS = ("127.0.0.1", 6379)
+
+
+def reachable(address: tuple[str, int]) -> bool:
+    """True if something accepts TCP connections at ``address``."""
+    try:
+        with socket.create_connection(address, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(name: str, address: tuple[str, int]) -> None:
+    """Skip (or, with ``CI`` set, fail) the calling test unless ``address`` is reachable."""
+    if reachable(address):
+        return
+    reason = f"{name} is not reachable at {address[0]}:{address[1]}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI is set: store tests must run on CI", pytrace=False)
+    pytest.skip(f"{reason}; start it to run these tests (see README, Development)")
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other test uses (table names, key prefixes)."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"

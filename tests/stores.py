@@ -1,0 +1,64 @@
+"""How the test suite opens each kind of session store (one place for all tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from asgi_kit import InMemorySessionDatabase, SessionDatabase
+
+from .servers import POSTGRES_ADDRESS, POSTGRES_URL, REDIS_ADDRESS, REDIS_URL, require, unique_name
+
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
+
+
+def store_url(kind: str, tmp_path: Path) -> str:
+    """The URL of an isolated store of ``kind`` (the servers must be reachable)."""
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'sessions.sqlite3'}"
+    if kind == "postgres":
+        require("PostgreSQL", POSTGRES_ADDRESS)
+        return POSTGRES_URL
+    if kind == "redis":
+        require("Redis", REDIS_ADDRESS)
+        return REDIS_URL
+    raise ValueError(kind)
+
+
+@asynccontextmanager
+async def open_store(
+    kind: str, tmp_path: Path, *, name: str | None = None
+) -> AsyncIterator[SessionDatabase]:
+    """Open an isolated, empty store of ``kind``; drop its table or keys afterwards.
+
+    Two calls with the same ``name`` (and ``tmp_path``) open the same data, as two app
+    instances would; the one that created it (``name`` None) cleans it up.
+    """
+    if kind == "memory":
+        yield InMemorySessionDatabase()
+        return
+    owner = name is None
+    name = name or unique_name("sessions")
+    url = store_url(kind, tmp_path)
+    if kind == "redis":
+        from asgi_kit import RedisSessionDatabase
+
+        redis_store = RedisSessionDatabase(url, key_prefix=f"test:{name}:")
+        try:
+            yield redis_store
+        finally:
+            if owner:
+                await redis_store.clear()
+            await redis_store.aclose()
+        return
+    from asgi_kit import SQLAlchemySessionDatabase
+
+    sql_store = SQLAlchemySessionDatabase(url, table_name=name)
+    await sql_store.create_table()
+    try:
+        yield sql_store
+    finally:
+        if owner:
+            await sql_store.drop_table()
+        await sql_store.aclose()

@@ -1,0 +1,464 @@
+"""The demo app over HTTP (TestClient): login, /me, sessions, the admin router, files, page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from examples.demo import accounts as accounts_module
+from examples.demo.app import create_app
+from examples.demo.files import is_safe_path
+from examples.demo.settings import SAMPLE_FILES, Settings, redact, sqlite_path
+
+ALICE = "a11ce000-0000-4000-8000-000000000001"
+BOB = "b0b00000-0000-4000-8000-000000000002"
+LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile Safari/604.1"
+
+
+@pytest.fixture(scope="module")
+def accounts() -> accounts_module.Accounts:
+    """The demo accounts, hashed once for the module (scrypt is slow on purpose)."""
+    return accounts_module.Accounts()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """An in-memory session store and a private file cache: nothing touches the repo."""
+    return Settings(session_store_url="memory://", files_cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def demo(settings: Settings, accounts: accounts_module.Accounts) -> Iterator[TestClient]:
+    """The demo app, lifespan running."""
+    with TestClient(create_app(settings, accounts)) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(client: TestClient, username: str = "alice", user_agent: str = LAPTOP) -> str:
+    """Log in through the API; return the token."""
+    reply = client.post(
+        "/auth/login",
+        json={"username": username, "password": "demo"},
+        headers={"User-Agent": user_agent},
+    )
+    assert reply.status_code == 200, reply.text
+    token: str = reply.json()["access_token"]
+    return token
+
+
+# ---- login -----------------------------------------------------------------------------
+
+
+def test_login_with_json(demo: TestClient) -> None:
+    reply = demo.post("/auth/login", json={"username": "alice", "password": "demo"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["token_type"] == "bearer"
+    assert len(body["access_token"]) >= 40
+    assert body["user"] == {"id": ALICE, "username": "alice", "is_admin": True}
+    me = demo.get("/me", headers=bearer(body["access_token"])).json()
+    assert me["session_id"] == body["session_id"]
+
+
+def test_login_with_a_form(demo: TestClient) -> None:
+    reply = demo.post("/auth/login", data={"username": "bob", "password": "demo"})
+    assert reply.status_code == 200
+    assert reply.json()["user"] == {"id": BOB, "username": "bob", "is_admin": False}
+
+
+def test_login_with_a_multipart_form(demo: TestClient) -> None:
+    reply = demo.post("/auth/login", files={"username": (None, "bob"), "password": (None, "demo")})
+    assert reply.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("alice", "wrong"), ("bob", "Demo"), ("mallory", "demo"), ("ALICE", "demo")],
+)
+def test_bad_credentials_are_401_json_and_alike(
+    demo: TestClient, username: str, password: str
+) -> None:
+    reply = demo.post("/auth/login", json={"username": username, "password": password})
+    assert reply.status_code == 401
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == {"detail": "LOGIN_BAD_CREDENTIALS"}
+    assert reply.headers["www-authenticate"] == "Bearer"
+
+
+def test_unknown_users_cost_one_password_hash_too(
+    demo: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing: a missing user is checked against a dummy hash, exactly like a known one."""
+    calls: list[str] = []
+    real = accounts_module.hash_password
+
+    def counting(password: str, salt: bytes) -> bytes:
+        calls.append(password)
+        return real(password, salt)
+
+    monkeypatch.setattr(accounts_module, "hash_password", counting)
+    for username in ("alice", "nobody-at-all"):
+        reply = demo.post("/auth/login", json={"username": username, "password": "x"})
+        assert reply.status_code == 401
+    assert calls == ["x", "x"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ({"json": {"username": "alice"}}, {}),
+        ({"json": {"username": "", "password": "demo"}}, {}),
+        ({"json": ["alice", "demo"]}, {}),
+        ({"content": b"not json"}, {"Content-Type": "application/json"}),
+        ({"data": {"username": "alice"}}, {}),
+    ],
+)
+def test_malformed_logins_are_422_json(
+    demo: TestClient, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    reply = demo.post("/auth/login", headers=headers, **body)
+    assert reply.status_code == 422
+    assert "detail" in reply.json()
+
+
+def test_passwords_are_hashed_with_a_salt_per_user() -> None:
+    accounts = accounts_module.Accounts()
+    alice, bob = accounts.by_name["alice"], accounts.by_name["bob"]
+    assert alice.salt != bob.salt
+    assert alice.password_hash != bob.password_hash
+    assert accounts.verify("alice", "demo") is alice
+    assert accounts.verify("alice", "\ud800") is None  # lone surrogates do not crash it
+
+
+# ---- /me and the session API -----------------------------------------------------------
+
+
+def test_me_needs_a_session(demo: TestClient) -> None:
+    reply = demo.get("/me")
+    assert reply.status_code == 401
+    assert reply.json() == {"detail": "NOT_AUTHENTICATED"}
+    assert demo.get("/me", headers=bearer("made-up")).json() == {"detail": "INVALID_TOKEN"}
+    token = sign_in(demo, "bob")
+    me = demo.get("/me", headers=bearer(token)).json()
+    assert (me["user_id"], me["username"], me["is_admin"]) == (BOB, "bob", False)
+
+
+def test_list_and_revoke_sessions(demo: TestClient) -> None:
+    laptop, phone = sign_in(demo, user_agent=LAPTOP), sign_in(demo, user_agent=PHONE)
+    listed = demo.get("/auth/sessions", headers=bearer(laptop)).json()
+    assert [(s["user_agent"], s["current"]) for s in listed] == [(PHONE, False), (LAPTOP, True)]
+    assert all(s["ip_address"] == "testclient" and s["created_at"] for s in listed)
+    assert all("token" not in key for s in listed for key in s)
+
+    phone_id = listed[0]["id"]
+    assert demo.delete(f"/auth/sessions/{phone_id}", headers=bearer(laptop)).status_code == 204
+    assert demo.get("/me", headers=bearer(phone)).status_code == 401
+    assert [s["user_agent"] for s in demo.get("/auth/sessions", headers=bearer(laptop)).json()] == [
+        LAPTOP
+    ]
+    assert demo.delete(f"/auth/sessions/{phone_id}", headers=bearer(laptop)).status_code == 404
+
+
+def test_cannot_revoke_someone_elses_session(demo: TestClient) -> None:
+    alice, bob = sign_in(demo, "alice"), sign_in(demo, "bob")
+    bob_id = demo.get("/me", headers=bearer(bob)).json()["session_id"]
+    reply = demo.delete(f"/auth/sessions/{bob_id}", headers=bearer(alice))
+    assert reply.status_code == 403
+    assert demo.get("/me", headers=bearer(bob)).status_code == 200
+
+
+def test_log_out_other_devices_then_everywhere(demo: TestClient) -> None:
+    tokens = [sign_in(demo) for _ in range(3)]
+    keep = bearer(tokens[0])
+    assert demo.delete("/auth/sessions?keep_current=true", headers=keep).status_code == 204
+    assert [demo.get("/me", headers=bearer(t)).status_code for t in tokens] == [200, 401, 401]
+    assert demo.delete("/auth/sessions", headers=keep).status_code == 204
+    assert demo.get("/me", headers=keep).status_code == 401
+
+
+# ---- the admin router --------------------------------------------------------------------
+
+
+def test_alice_is_the_admin(demo: TestClient) -> None:
+    alice, bob = sign_in(demo, "alice"), sign_in(demo, "bob", user_agent=PHONE)
+    accounts = demo.get("/admin/accounts", headers=bearer(alice)).json()
+    assert [(a["username"], a["is_admin"]) for a in accounts] == [("alice", True), ("bob", False)]
+    bobs = demo.get(f"/admin/sessions/users/{BOB}", headers=bearer(alice)).json()
+    assert [s["user_agent"] for s in bobs] == [PHONE]
+    assert demo.delete(f"/admin/sessions/{bobs[0]['id']}", headers=bearer(alice)).status_code == 204
+    assert demo.get("/me", headers=bearer(bob)).status_code == 401
+    sign_in(demo, "bob")
+    assert demo.delete(f"/admin/sessions/users/{BOB}", headers=bearer(alice)).status_code == 204
+    assert demo.get(f"/admin/sessions/users/{BOB}", headers=bearer(alice)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/admin/sessions/users/{ALICE}"),
+        ("DELETE", f"/admin/sessions/users/{ALICE}"),
+        ("GET", "/admin/accounts"),
+    ],
+)
+def test_bob_is_not(demo: TestClient, method: str, path: str) -> None:
+    sign_in(demo, "alice")
+    reply = demo.request(method, path, headers=bearer(sign_in(demo, "bob")))
+    assert reply.status_code == 403
+    assert reply.json() == {"detail": "NOT_AN_ADMIN"}
+    assert demo.request(method, path).status_code == 401
+
+
+# ---- files through the bounded cache ----------------------------------------------------
+
+
+def cache_report(client: TestClient) -> dict[str, Any]:
+    reply = client.get("/files-cache")
+    assert reply.status_code == 200
+    report: dict[str, Any] = reply.json()
+    return report
+
+
+def test_files_are_listed_and_served(demo: TestClient) -> None:
+    listed = demo.get("/files").json()
+    paths = [f["path"] for f in listed]
+    assert {"hello.txt", "data/cities.csv"} <= set(paths)
+    assert paths == sorted(paths)
+    for path in ("hello.txt", "data/cities.csv"):
+        reply = demo.get(f"/files/{path}")
+        assert reply.status_code == 200
+        assert reply.content == (SAMPLE_FILES / path).read_bytes()
+    hello = demo.get("/files/hello.txt")
+    assert hello.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "sandbox" in hello.headers["content-security-policy"]
+    assert hello.headers["x-content-type-options"] == "nosniff"
+
+
+def test_cache_busting_variants_share_one_entry(demo: TestClient) -> None:
+    empty = {"entries": 0, "bytes": 0, "hits": 0, "misses": 0}
+    assert cache_report(demo) == {**empty, "max_entries": 64, "max_bytes": 16 * 2**20}
+    size = (SAMPLE_FILES / "hello.txt").stat().st_size
+    for query in ("?t=1", "?t=2", "?_=1700000000", "?utm_source=x&cb=9", ""):
+        assert demo.get(f"/files/hello.txt{query}").status_code == 200
+    report = cache_report(demo)
+    assert (report["entries"], report["bytes"], report["misses"], report["hits"]) == (1, size, 1, 4)
+
+
+def test_major_params_select_another_file(demo: TestClient) -> None:
+    """``?version=`` names another object: the sample folder has none, so it is a 404."""
+    assert demo.get("/files/hello.txt?version=2&t=5").json() == {"detail": "FILE_NOT_FOUND"}
+    assert cache_report(demo)["entries"] == 0
+
+
+def test_the_cache_is_bounded(tmp_path: Path) -> None:
+    settings = Settings(
+        session_store_url="memory://",
+        files_cache_dir=str(tmp_path / "cache"),
+        files_cache_max_entries=2,
+    )
+    with TestClient(create_app(settings)) as client:
+        for path in ("hello.txt", "about.md", "data/cities.csv", "data/sensors.json"):
+            assert client.get(f"/files/{path}?t=1").status_code == 200
+        report = cache_report(client)
+    assert (report["entries"], report["misses"], report["max_entries"]) == (2, 4, 2)
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "..%2Fapp.py",
+        "%2E%2E/%2E%2E/pyproject.toml",
+        "data/..%2F..%2Fapp.py",
+        "%2Fetc%2Fpasswd",
+        "/etc/passwd",
+        "http://example.com/x",
+        "https:%2F%2Fexample.com%2Fx",
+        "file:%2F%2F%2Fetc%2Fpasswd",
+        "memory://x",
+        "simplecache::file:%2F%2F%2Fetc%2Fpasswd",
+        "C:%5CWindows%5Cwin.ini",
+        ".env",
+        "data/.hidden",
+        "hello.txt%00.png",
+        "a//b",
+        "%20hello.txt",
+        "/".join(["d"] * 9),
+    ],
+)
+def test_paths_outside_the_root_are_refused(demo: TestClient, raw_path: str) -> None:
+    reply = demo.get(f"/files/{raw_path}")
+    assert reply.status_code == 400, raw_path
+    assert reply.json() == {"detail": "INVALID_FILE_PATH"}
+    assert cache_report(demo)["misses"] == 0
+
+
+def test_normalised_dot_dot_urls_never_reach_a_file(demo: TestClient) -> None:
+    """A client may resolve ``..`` itself: the request then misses the files route (JSON 404)."""
+    reply = demo.get("/files/../pyproject.toml")
+    assert 400 <= reply.status_code < 500
+    assert reply.headers["content-type"] == "application/json"
+    assert "[project]" not in reply.text
+
+
+@pytest.mark.parametrize("path", ["missing.txt", "data/missing.csv", "data", "nope/deeper.txt"])
+def test_missing_files_are_404_json(demo: TestClient, path: str) -> None:
+    reply = demo.get(f"/files/{path}")
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "FILE_NOT_FOUND"}
+
+
+def test_symlinks_out_of_the_root_are_not_followed(tmp_path: Path) -> None:
+    root, secret = tmp_path / "root", tmp_path / "secret.txt"
+    root.mkdir()
+    secret.write_text("do not serve")
+    (root / "ok.txt").write_text("fine")
+    (root / "leak.txt").symlink_to(secret)
+    settings = Settings(
+        session_store_url="memory://",
+        files_root=f"file://{root}",
+        files_cache_dir=str(tmp_path / "cache"),
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/files/ok.txt").text == "fine"
+        assert client.get("/files/leak.txt").status_code == 404
+        assert [f["path"] for f in client.get("/files").json()] == ["ok.txt"]  # links not listed
+
+
+def test_any_fsspec_root_works(tmp_path: Path) -> None:
+    import fsspec  # type: ignore[import-untyped]
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/asgi-kit-demo-test/notes/a.txt", b"from memory")
+    settings = Settings(
+        session_store_url="memory://",
+        files_root="memory://asgi-kit-demo-test",
+        files_cache_dir=str(tmp_path / "cache"),
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/files/notes/a.txt?t=1").content == b"from memory"
+            assert client.get("/files/notes/a.txt?t=2").content == b"from memory"
+            assert cache_report(client)["entries"] == 1
+            assert client.get("/files/notes/b.txt").status_code == 404
+    finally:
+        memory.rm("/asgi-kit-demo-test", recursive=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "safe"),
+    [
+        ("a.txt", True),
+        ("data/b-c_d.2.csv", True),
+        ("", False),
+        ("a/", False),
+        ("..", False),
+        ("a/../b", False),
+        ("a:b", False),
+        ("a\\b", False),
+        ("é.txt", False),
+        ("x" * 129, False),
+    ],
+)
+def test_is_safe_path(path: str, safe: bool) -> None:
+    assert is_safe_path(path) is safe
+
+
+# ---- the page ------------------------------------------------------------------------------
+
+
+def test_page_is_served_without_external_assets(demo: TestClient) -> None:
+    page = demo.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="login-form"' in page.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets
+    assert not [a for a in assets if "//" in a]  # same origin only: no CDN
+    for asset in ("/static/app.js", "/static/app.css", "/static/favicon.svg"):
+        assert demo.get(asset).status_code == 200
+    script = demo.get("/static/app.js").text
+    assert "sessionStorage" in script
+    assert "innerHTML" not in script  # user agents are shown as text, never parsed as HTML
+
+
+# ---- settings, start-up and persistence ------------------------------------------------------
+
+
+def test_settings_from_the_environment() -> None:
+    assert Settings.from_env({}) == Settings()
+    default = Settings()
+    assert default.session_store_url.startswith("sqlite:////")
+    assert default.session_store_url.endswith("/demo-data/sessions.sqlite3")
+    assert Path(default.files_root) == SAMPLE_FILES
+    custom = Settings.from_env(
+        {
+            "SESSION_STORE_URL": "redis://127.0.0.1:6379/3",
+            "FILES_ROOT": "memory://x",
+            "FILES_CACHE_MAX_ENTRIES": "5",
+            "FILES_CACHE_MAX_BYTES": "1000",
+            "SESSION_LIFETIME": "60",
+            "SESSION_TOUCH_INTERVAL": "1",
+            "HOST": "::1",
+            "PORT": "9000",
+        }
+    )
+    assert (custom.session_store_url, custom.files_root) == (
+        "redis://127.0.0.1:6379/3",
+        "memory://x",
+    )
+    assert (custom.files_cache_max_entries, custom.files_cache_max_bytes) == (5, 1000)
+    assert (custom.session_lifetime, custom.touch_interval) == (60, 1)
+    assert custom.url == "http://[::1]:9000"
+
+
+def test_redact_and_sqlite_path() -> None:
+    assert redact("postgresql://me:secret@db/app") == "postgresql://me:***@db/app"
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert sqlite_path("sqlite:///rel/s.sqlite3") == Path("rel/s.sqlite3")
+    assert sqlite_path("sqlite+aiosqlite:////abs/s.sqlite3") == Path("/abs/s.sqlite3")
+    assert sqlite_path("sqlite://") is None
+    assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("memory://") is None
+
+
+def test_banner_shows_url_and_accounts(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with TestClient(create_app(settings)):
+        pass
+    out = capsys.readouterr().out
+    assert "open http://127.0.0.1:8000" in out
+    assert "alice / demo   (admin)" in out
+    assert "bob / demo" in out
+    assert "memory://" in out
+
+
+def test_sessions_survive_a_restart_with_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "not-yet" / "sessions.sqlite3"
+    settings = Settings(
+        session_store_url=f"sqlite:///{database}", files_cache_dir=str(tmp_path / "cache")
+    )
+    with TestClient(create_app(settings)) as first:
+        token = sign_in(first, "bob")
+    assert database.exists()
+    with TestClient(create_app(settings)) as second:
+        assert second.get("/me", headers=bearer(token)).json()["username"] == "bob"
+
+
+def test_the_module_level_app_uses_the_environment() -> None:
+    from examples.demo import app as module
+
+    assert isinstance(module.app, FastAPI)
+    assert module.app.state.settings == Settings.from_env()

@@ -1,0 +1,235 @@
+"""The sessions page driven in headless Chromium, as a person would use it.
+
+Playwright for Python drives Debian's ``/usr/bin/chromium`` (never a downloaded browser).
+Without Playwright or Chromium the test skips with the reason; with ``CI`` set it fails.
+The screenshot of the sessions page is saved to ``artifacts/sessions-page.png``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from .test_demo_command import ROOT, demo_process, free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "artifacts"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+TIMEOUT_MS = 15_000
+
+
+def playwright_or_skip() -> ModuleType:
+    """``playwright.sync_api``, or skip (fail under ``CI``) saying what is missing."""
+    reason = None
+    try:
+        sync_api = importlib.import_module("playwright.sync_api")
+    except ImportError:
+        reason = "Playwright for Python is not installed (pip install playwright)"
+    else:
+        if not os.access(CHROMIUM, os.X_OK):
+            reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    if reason is None:
+        return sync_api
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI is set: the browser test must run on CI", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def sync_api() -> ModuleType:
+    return playwright_or_skip()
+
+
+@pytest.fixture(scope="module")
+def demo_url(sync_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo under uvicorn on 127.0.0.1, with its own SQLite file and file cache."""
+    tmp = tmp_path_factory.mktemp("browser-demo")
+    port = str(free_port())
+    command = [sys.executable, "-m", "uvicorn", "examples.demo.app:app"]
+    command += ["--host", "127.0.0.1", "--port", port]
+    env = {
+        "PORT": port,
+        "SESSION_STORE_URL": f"sqlite:///{tmp / 'sessions.sqlite3'}",
+        "FILES_CACHE_DIR": str(tmp / "file-cache"),
+    }
+    with demo_process(command, env, tmp / "demo.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(sync_api: ModuleType) -> Iterator[Any]:
+    """Headless Debian Chromium."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Device:
+    """One browser context (its own sessionStorage: a device) with one page on the demo."""
+
+    def __init__(self, browser: Any, url: str, **context_options: Any) -> None:
+        self.context = browser.new_context(**context_options)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", self._console)
+        self.page.goto(url)
+
+    def _console(self, message: Any) -> None:
+        # A 401 on purpose shows up as "Failed to load resource"; anything else is a bug.
+        if message.type == "error" and "status of 401" not in message.text:
+            self.errors.append(message.text)
+
+    def sign_in(self, username: str, password: str = "demo") -> None:  # noqa: S107
+        """Fill in and submit the login form; wait for the sessions page."""
+        self.page.locator("#login-view").wait_for()
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.page.click("#login-submit")
+        self.page.locator("#sessions-view").wait_for()
+        self.page.locator("#sessions-body tr").first.wait_for()
+
+    def rows(self) -> Any:
+        return self.page.locator("#sessions-body tr")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def devices(browser: Any, demo_url: str) -> Iterator[list[Device]]:
+    """A laptop (plain headless Chromium) and a phone (an iPhone user agent), both signed out."""
+    laptop = Device(browser, demo_url, viewport={"width": 1280, "height": 900})
+    phone = Device(browser, demo_url, viewport={"width": 430, "height": 900}, user_agent=IPHONE)
+    try:
+        yield [laptop, phone]
+        assert laptop.errors == []
+        assert phone.errors == []
+    finally:
+        laptop.close()
+        phone.close()
+
+
+def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[Device]) -> None:
+    expect = sync_api.expect
+    laptop, phone = devices
+
+    laptop.sign_in("alice")
+    expect(laptop.rows()).to_have_count(1)
+    phone.sign_in("alice")
+    expect(phone.rows()).to_have_count(2)
+    laptop.page.click("#refresh")
+    expect(laptop.rows()).to_have_count(2)
+
+    # "This device" marks the laptop's own row on the laptop, the phone's row on the phone.
+    for device, mine, other in (
+        (laptop, "Headless Chrome on Linux", "Safari on iOS"),
+        (phone, "Safari on iOS", "Headless Chrome on Linux"),
+    ):
+        current = device.page.locator("#sessions-body tr.current")
+        expect(current).to_have_count(1)
+        expect(current).to_contain_text("This device")
+        expect(current.locator(".device-name")).to_contain_text(mine)
+        expect(device.page.locator("#sessions-body .badge-current")).to_have_count(1)
+        expect(device.page.locator("#sessions-body tr:not(.current)")).to_contain_text(other)
+        expect(device.page.locator("#sessions-body tr:not(.current)")).to_contain_text("127.0.0.1")
+
+    expect(laptop.page.locator("#admin-card")).to_be_visible()  # alice is the admin
+    laptop.page.click("#file-list li:has-text('hello.txt') button")
+    expect(laptop.page.locator("#file-preview")).to_contain_text("Hello from the asgi-kit demo")
+    expect(laptop.page.locator("#stat-misses")).to_have_text("1")
+    ARTIFACTS.mkdir(exist_ok=True)
+    laptop.page.screenshot(path=str(ARTIFACTS / "sessions-page.png"), full_page=True)
+
+    laptop.page.locator("#sessions-body tr:not(.current)").get_by_role("button").click()
+    expect(laptop.rows()).to_have_count(1)
+    expect(laptop.page.locator("#notice")).to_contain_text("Revoked Safari on iOS")
+
+    # The phone is not told; its next action finds the session gone: back to the login form.
+    expect(phone.page.locator("#sessions-view")).to_be_visible()
+    phone.page.click("#refresh")
+    expect(phone.page.locator("#login-view")).to_be_visible()
+    expect(phone.page.locator("#sessions-view")).to_be_hidden()
+    expect(phone.page.locator("#notice")).to_contain_text("Your session has ended")
+    assert phone.page.evaluate("sessionStorage.length") == 0
+
+    laptop.page.click("#refresh")  # the laptop's own session is untouched
+    expect(laptop.rows()).to_have_count(1)
+    expect(laptop.page.locator("#sessions-view")).to_be_visible()
+
+
+def test_wrong_password_then_log_out_everywhere(
+    sync_api: ModuleType, devices: list[Device]
+) -> None:
+    expect = sync_api.expect
+    laptop, phone = devices
+    laptop.page.fill("#username", "bob")
+    laptop.page.fill("#password", "nope")
+    laptop.page.click("#login-submit")
+    expect(laptop.page.locator("#login-error")).to_have_text("Wrong username or password.")
+    laptop.sign_in("bob")
+    expect(laptop.page.locator("#admin-card")).to_be_hidden()  # bob is not an admin
+    phone.sign_in("bob")
+    phone.page.click("#logout-everywhere")
+    expect(phone.page.locator("#login-view")).to_be_visible()
+    laptop.page.click("#refresh")
+    expect(laptop.page.locator("#login-view")).to_be_visible()
+
+
+USER_AGENTS = {
+    IPHONE: "Safari on iOS",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0": (
+        "Firefox on Windows"
+    ),
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Safari/605.1.15": "Safari on macOS",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0": "Edge on Windows",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36": "Chrome on Android",
+    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36": "Chrome on ChromeOS",
+    "curl/8.5.0": "curl",
+    "python-httpx/0.28.1": "HTTPX",
+    "testclient": "Test client",
+    "": "Unknown device",
+    "SomeBot/1.0": "SomeBot",
+}
+
+
+def test_user_agent_parser(browser: Any, demo_url: str) -> None:
+    device = Device(browser, demo_url)
+    try:
+        shown = device.page.evaluate(
+            "agents => agents.map(ua => asgiKitDemo.describeUserAgent(ua))", list(USER_AGENTS)
+        )
+        assert dict(zip(USER_AGENTS, shown, strict=True)) == USER_AGENTS
+    finally:
+        device.close()

@@ -1,0 +1,70 @@
+"""``SESSION_STORE_URL`` switches the demo to PostgreSQL or Redis; sessions outlive a restart.
+
+Each store is private to this test: PostgreSQL's ``postgres`` database (the other store
+tests use ``test``) and Redis database 13; whatever the demo wrote is removed afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fastapi.testclient import TestClient
+
+from asgi_kit import session_database_from_url
+from examples.demo.accounts import Accounts
+from examples.demo.app import create_app
+from examples.demo.settings import Settings
+
+from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, require
+
+STORES = [
+    pytest.param(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        ("PostgreSQL", POSTGRES_ADDRESS),
+        marks=pytest.mark.postgres,
+        id="postgres",
+    ),
+    pytest.param(
+        "redis://127.0.0.1:6379/13", ("Redis", REDIS_ADDRESS), marks=pytest.mark.redis, id="redis"
+    ),
+]
+
+
+async def wipe(url: str) -> None:
+    """Remove the demo's table or keys from the store at ``url``."""
+    store: Any = session_database_from_url(url)
+    try:
+        if hasattr(store, "drop_table"):
+            await store.drop_table()
+        else:
+            await store.clear()
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize(("url", "server"), STORES)
+def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Path) -> None:
+    require(*server)
+    anyio.run(wipe, url)
+    settings = Settings(session_store_url=url, files_cache_dir=str(tmp_path / "cache"))
+    accounts = Accounts()
+    login = {"username": "alice", "password": "demo"}
+    try:
+        with TestClient(create_app(settings, accounts)) as first:
+            one = first.post("/auth/login", json=login).json()["access_token"]
+            two = first.post("/auth/login", json=login).json()["access_token"]
+            listed = first.get("/auth/sessions", headers={"Authorization": f"Bearer {one}"})
+            assert [s["current"] for s in listed.json()] == [False, True]
+            other = listed.json()[0]["id"]
+            revoked = first.delete(
+                f"/auth/sessions/{other}", headers={"Authorization": f"Bearer {one}"}
+            )
+            assert revoked.status_code == 204
+        with TestClient(create_app(settings, accounts)) as second:  # a restart
+            assert second.get("/me", headers={"Authorization": f"Bearer {one}"}).status_code == 200
+            assert second.get("/me", headers={"Authorization": f"Bearer {two}"}).status_code == 401
+    finally:
+        anyio.run(wipe, url)

@@ -1,0 +1,345 @@
+"""The persistent stores behind real apps: new processes, two instances, fifty clients, outages.
+
+Every test runs over HTTP through ``SessionManager`` and ``BearerAuthMiddleware``, against
+the real SQLite file, PostgreSQL server and Redis server (see ``tests/servers.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from fastapi import FastAPI, HTTPException, Request
+from starlette.types import ASGIApp
+
+from asgi_kit import (
+    BearerAuthMiddleware,
+    ErrorCode,
+    RedisSessionDatabase,
+    SessionDatabase,
+    SQLAlchemySessionDatabase,
+    StoreUnavailableError,
+    generate_token,
+)
+from fastapi_users.extensions.session_manager import SessionManager
+
+from .proxy import TcpProxy
+from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, require, unique_name
+from .stores import open_store
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+REDIS = pytest.param("redis", marks=pytest.mark.redis)
+PERSISTENT = ["sqlite", POSTGRES, REDIS]
+UNAVAILABLE = {"detail": ErrorCode.SESSION_STORE_UNAVAILABLE.value}
+
+
+def make_app(store: SessionDatabase) -> ASGIApp:
+    """The session API, plus the login route an app would have, behind the middleware."""
+    manager = SessionManager(session_db=store)
+    app = FastAPI()
+    app.include_router(manager.router, prefix="/auth/sessions")
+
+    @app.post("/login/{user_id}")
+    async def login(user_id: str, request: Request) -> dict[str, str]:
+        try:
+            session = await manager.login(request, user_id)
+        except StoreUnavailableError as exc:
+            raise HTTPException(503, ErrorCode.SESSION_STORE_UNAVAILABLE) from exc
+        return {"id": str(session.id), "token": session.token}
+
+    return BearerAuthMiddleware(app, session_db=store)
+
+
+@asynccontextmanager
+async def http(app: ASGIApp) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def drop(store: SessionDatabase) -> None:
+    if isinstance(store, RedisSessionDatabase):
+        await store.clear()
+    else:
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        await store.drop_table()
+
+
+@asynccontextmanager
+async def shared_store(kind: str, tmp_path: Path) -> AsyncIterator[tuple[str, SessionDatabase]]:
+    """A fresh store under a name other processes and instances can open; dropped after."""
+    name = unique_name("sessions")
+    async with open_store(kind, tmp_path, name=name) as store:
+        try:
+            yield name, store
+        finally:
+            await drop(store)
+
+
+async def login(client: httpx2.AsyncClient, user: uuid.UUID) -> tuple[str, str]:
+    r = await client.post(f"/login/{user}")
+    assert r.status_code == 200, r.text
+    return r.json()["id"], r.json()["token"]
+
+
+async def listed(client: httpx2.AsyncClient, token: str) -> list[str]:
+    r = await client.get("/auth/sessions", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return [item["id"] for item in r.json()]
+
+
+# --- Another process ---------------------------------------------------------------------
+
+
+def child() -> None:
+    """Run by the child process: ``python -c "...; child()" COMMAND KIND TMP NAME JSON``."""
+    command, kind, tmp, name, payload = sys.argv[1:6]
+    result = anyio.run(_child, command, kind, Path(tmp), name, json.loads(payload))
+    print(json.dumps(result))
+
+
+async def _child(command: str, kind: str, tmp_path: Path, name: str, payload: Any) -> Any:
+    async with open_store(kind, tmp_path, name=name) as store:
+        manager = SessionManager(session_db=store)
+        if command == "create":
+            created = [
+                await manager.create_session(payload["user"], generate_token(), user_agent="child")
+                for _ in range(payload["count"])
+            ]
+            return [{"id": str(s.id), "token": s.token} for s in created]
+        resolved = [await manager.authenticate(token) for token in payload["tokens"]]
+        sessions = await manager.get_sessions(payload["user"])
+        first = resolved[0]
+        revoked = first is not None and await manager.revoke_session(first.id) is not None
+        return {
+            "resolved": [None if s is None else str(s.id) for s in resolved],
+            "listed": [str(s.id) for s in sessions],
+            "revoked": revoked,
+        }
+
+
+async def in_new_process(command: str, kind: str, tmp_path: Path, name: str, **payload: Any) -> Any:
+    code = "from tests.test_store_servers import child; child()"
+    args = [command, kind, str(tmp_path), name, json.dumps(payload, default=str)]
+    with anyio.fail_after(60):
+        done = await anyio.run_process([sys.executable, "-c", code, *args], cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout.decode().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_sessions_from_another_process_are_listed_and_accepted(
+    kind: str, tmp_path: Path
+) -> None:
+    async with shared_store(kind, tmp_path) as (name, store), http(make_app(store)) as client:
+        user = uuid.uuid4()
+        made = await in_new_process("create", kind, tmp_path, name, user=user, count=3)
+        ids = [m["id"] for m in made]  # the child process has exited: only the store knows them
+        for m in made:
+            assert await listed(client, m["token"]) == list(reversed(ids))
+        r = await client.get("/auth/sessions", headers=bearer(made[0]["token"]))
+        assert {item["user_agent"] for item in r.json()} == {"child"}
+        assert (
+            await client.get("/auth/sessions", headers=bearer("x" + made[0]["token"]))
+        ).status_code == 401
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_a_new_process_accepts_and_revokes_sessions_made_here(
+    kind: str, tmp_path: Path
+) -> None:
+    async with shared_store(kind, tmp_path) as (name, store), http(make_app(store)) as client:
+        user = uuid.uuid4()
+        first, second = [await login(client, user) for _ in range(2)]
+        seen = await in_new_process(
+            "check", kind, tmp_path, name, user=user, tokens=[first[1], second[1]]
+        )
+        assert seen == {
+            "resolved": [first[0], second[0]],
+            "listed": [second[0], first[0]],
+            "revoked": True,
+        }
+        # The other process revoked the first session: this one rejects it on the next request.
+        assert (await client.get("/auth/sessions", headers=bearer(first[1]))).status_code == 401
+        assert await listed(client, second[1]) == [second[0]]
+
+
+# --- Two app instances --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_a_revocation_through_one_instance_is_seen_by_the_other(
+    kind: str, tmp_path: Path
+) -> None:
+    async with (
+        shared_store(kind, tmp_path) as (name, store_a),
+        open_store(kind, tmp_path, name=name) as store_b,
+        http(make_app(store_a)) as a,
+        http(make_app(store_b)) as b,
+    ):
+        assert store_a is not store_b
+        user = uuid.uuid4()
+        (phone, phone_token), (_, laptop_token) = [await login(a, user) for _ in range(2)]
+        _, tablet_token = await login(b, user)
+        assert len(await listed(b, phone_token)) == 3
+        assert len(await listed(a, tablet_token)) == 3
+
+        r = await a.delete(f"/auth/sessions/{phone}", headers=bearer(laptop_token))
+        assert r.status_code == 204
+        r = await b.get("/auth/sessions", headers=bearer(phone_token))  # B's very next request
+        assert r.status_code == 401
+        assert r.json() == {"detail": "INVALID_TOKEN"}
+        assert phone not in await listed(b, laptop_token)
+
+        r = await b.delete("/auth/sessions", headers=bearer(tablet_token))  # log out everywhere
+        assert r.status_code == 204
+        for token in (laptop_token, tablet_token):
+            assert (await a.get("/auth/sessions", headers=bearer(token))).status_code == 401
+        assert await store_a.list_for_user(user) == []
+
+
+# --- Fifty concurrent clients -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_fifty_concurrent_clients_add_up(kind: str, tmp_path: Path) -> None:
+    users = [uuid.uuid4() for _ in range(10)]
+    statuses: Counter[int] = Counter()
+    survivors: dict[uuid.UUID, set[str]] = {u: set() for u in users}
+    tokens: dict[uuid.UUID, list[str]] = {u: [] for u in users}
+    revoked: list[str] = []
+
+    async with shared_store(kind, tmp_path) as (_, store):
+        app = make_app(store)
+
+        async def one_client(i: int) -> None:
+            user = users[i % len(users)]
+            async with http(app) as client:
+                mine = [await login(client, user) for _ in range(3)]
+                ids = {sid for sid, _ in mine}
+                assert ids <= set(await listed(client, mine[0][1]))  # nothing lost
+                r = await client.delete(f"/auth/sessions/{mine[0][0]}", headers=bearer(mine[1][1]))
+                statuses[r.status_code] += 1
+                after = set(await listed(client, mine[2][1]))
+                assert mine[0][0] not in after  # nothing revived
+                assert ids - {mine[0][0]} <= after
+                r = await client.get("/auth/sessions", headers=bearer(mine[0][1]))
+                statuses[r.status_code] += 1
+            survivors[user] |= ids - {mine[0][0]}
+            tokens[user] += [token for _, token in mine[1:]]
+            revoked.append(mine[0][1])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one_client, i)
+        assert statuses == {204: 50, 401: 50}
+
+        async with http(app) as client:
+            for user in users:
+                assert len(survivors[user]) == 10
+                assert set(await listed(client, tokens[user][0])) == survivors[user]
+
+            async def revoke_all(user: uuid.UUID) -> None:
+                r = await client.delete("/auth/sessions", headers=bearer(tokens[user][0]))
+                statuses[r.status_code] += 1
+
+            async def look(token: str) -> None:
+                r = await client.get("/auth/sessions", headers=bearer(token))
+                statuses[r.status_code] += 1
+
+            statuses.clear()
+            async with anyio.create_task_group() as tg:
+                for user in users:
+                    tg.start_soon(revoke_all, user)
+                    for token in tokens[user][1:4]:
+                        tg.start_soon(look, token)
+            assert statuses[204] == 10
+            assert set(statuses) <= {200, 204, 401}  # racing reads see before or after, no 500
+            for token in [t for u in users for t in tokens[u]] + revoked:
+                r = await client.get("/auth/sessions", headers=bearer(token))
+                assert r.status_code == 401
+        for user in users:
+            assert await store.list_for_user(user) == []
+
+
+# --- The server goes away -----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def store_behind(
+    kind: str, proxy: TcpProxy
+) -> AsyncIterator[RedisSessionDatabase | SQLAlchemySessionDatabase]:
+    """A fresh store of ``kind`` that reaches its server through ``proxy``."""
+    name = unique_name("sessions")
+    store: RedisSessionDatabase | SQLAlchemySessionDatabase
+    if kind == "redis":
+        store = RedisSessionDatabase(
+            f"redis://127.0.0.1:{proxy.port}/0", key_prefix=f"test:{name}:"
+        )
+    else:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
+        store = SQLAlchemySessionDatabase(url, table_name=name)
+        await store.create_table()
+    try:
+        yield store
+    finally:
+        await proxy.restore()
+        await drop(store)
+        await store.aclose()
+
+
+@pytest.mark.parametrize("kind", [POSTGRES, REDIS])
+async def test_a_server_outage_is_a_503_then_service_resumes(kind: str) -> None:
+    server, address = (
+        ("Redis", REDIS_ADDRESS) if kind == "redis" else ("PostgreSQL", POSTGRES_ADDRESS)
+    )
+    require(server, address)
+    async with (
+        TcpProxy(address) as proxy,
+        store_behind(kind, proxy) as store,
+        http(make_app(store)) as client,
+    ):
+        user = uuid.uuid4()
+        sid, token = await login(client, user)
+        assert await listed(client, token) == [sid]
+
+        proxy.hold()  # the next request reaches the proxy but never the server...
+        async with anyio.create_task_group() as tg:
+            replies: list[httpx2.Response] = []
+
+            async def request() -> None:
+                replies.append(await client.get("/auth/sessions", headers=bearer(token)))
+
+            tg.start_soon(request)
+            with anyio.fail_after(10):
+                await proxy.held.wait()
+            await proxy.cut()  # ...which dies while the request is in flight
+        assert replies[0].status_code == 503
+        assert replies[0].json() == UNAVAILABLE
+
+        for method, path in [("GET", "/auth/sessions"), ("DELETE", "/auth/sessions")]:
+            r = await client.request(method, path, headers=bearer(token))
+            assert (r.status_code, r.json()) == (503, UNAVAILABLE)
+        r = await client.post(f"/login/{user}")
+        assert (r.status_code, r.json()) == (503, UNAVAILABLE)
+
+        await proxy.restore()
+        assert await listed(client, token) == [sid]  # the session survived the outage
+        other_sid, other_token = await login(client, user)
+        assert await listed(client, other_token) == [other_sid, sid]

@@ -49,7 +49,8 @@ class InMemorySessionDatabase:
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this digest, or None."""
-        return self._active(self._sessions.get(digest))
+        session = self._sessions.get(digest)  # the hot path: no helper call
+        return session if session is not None and session.is_active() else None
 
     async def get(self, session_id: UUID) -> Session | None:
         """Return the active session with this id, or None."""

@@ -22,6 +22,7 @@ from ._resolver import AuthResult, SessionResolver
 #: The scope key under which the middleware leaves its ``AuthResult``.
 SCOPE_KEY = "asgi_kit.auth"
 
+_AUTHENTICATED_SCOPES = frozenset({"http", "websocket"})
 _CURRENT_SCOPE: ContextVar[Scope | None] = ContextVar("asgi_kit.current_scope", default=None)
 
 
@@ -58,15 +59,11 @@ class SessionUser(BaseUser):
         return str(self.session.user_id)
 
 
-def attach(scope: MutableMapping[str, Any], result: AuthResult) -> None:
-    """Write ``result`` to the scope the way Starlette's auth conventions expect."""
-    scope[SCOPE_KEY] = result
-    if result.session is None:
-        scope["user"] = UnauthenticatedUser()
-        scope["auth"] = AuthCredentials()
-    else:
-        scope["user"] = SessionUser(result.session)
-        scope["auth"] = AuthCredentials(["authenticated"])
+class SessionCredentials(AuthCredentials):
+    """``AuthCredentials(["authenticated"])``, made without copying a list (once a request)."""
+
+    def __init__(self) -> None:
+        self.scopes = ["authenticated"]
 
 
 def get_auth_result(conn: HTTPConnection | MutableMapping[str, Any]) -> AuthResult | None:
@@ -115,7 +112,7 @@ class BearerAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate ``http`` and ``websocket`` scopes, then call the wrapped app."""
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in _AUTHENTICATED_SCOPES:
             await self.app(scope, receive, send)
             return
         try:
@@ -123,12 +120,19 @@ class BearerAuthMiddleware:
         except StoreUnavailableError:
             await _refuse(scope, receive, send, 503, ErrorCode.SESSION_STORE_UNAVAILABLE, {})
             return
-        error = result.error
-        if self.reject_invalid and error is not None and error.token_presented:
+        error = result[1]
+        if error is not None and self.reject_invalid and error.token_presented:
             challenge = {"WWW-Authenticate": www_authenticate(error)}
             await _refuse(scope, receive, send, 401, unauthorized_detail(error), challenge)
             return
-        attach(scope, result)
+        scope[SCOPE_KEY] = result
+        session = result[0]
+        if session is None:
+            scope["user"] = UnauthenticatedUser()
+            scope["auth"] = AuthCredentials()
+        else:
+            scope["user"] = SessionUser(session)
+            scope["auth"] = SessionCredentials()
         reset = _CURRENT_SCOPE.set(scope)
         try:
             await self.app(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,10 @@ class Session:
     last_seen_at: datetime | None = None
     user_agent: str | None = None
     ip_address: str | None = None
+    # ``deadline`` and ``last_seen_at`` as POSIX timestamps: the per-request expiry and
+    # touch checks compare floats instead of doing datetime arithmetic.
+    _deadline_ts: float | None = field(init=False, repr=False, compare=False, default=None)
+    _seen_ts: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -75,6 +80,9 @@ class Session:
         set_(self, "last_seen_at", as_utc(self.last_seen_at or self.created_at))
         if self.idle_timeout is not None and self.idle_timeout <= timedelta(0):
             raise ValueError("idle_timeout must be positive")
+        deadline = self.deadline
+        set_(self, "_deadline_ts", None if deadline is None else deadline.timestamp())
+        set_(self, "_seen_ts", self.seen_at.timestamp())
 
     @property
     def deadline(self) -> datetime | None:
@@ -94,10 +102,21 @@ class Session:
         assert self.last_seen_at is not None
         return self.last_seen_at
 
-    def is_active(self, now: datetime | None = None) -> bool:
-        """True while ``now`` (default: the current time) is before ``deadline``."""
-        deadline = self.deadline
-        return deadline is None or (now or utcnow()) < deadline
+    def is_active(self, now: datetime | float | None = None) -> bool:
+        """True while ``now`` (default: the current time) is before ``deadline``.
+
+        ``now`` is an aware datetime or a POSIX timestamp (``time.time()``).
+        """
+        deadline = self._deadline_ts
+        if deadline is None:
+            return True
+        if now is None:
+            return time.time() < deadline
+        return (now.timestamp() if isinstance(now, datetime) else now) < deadline
+
+    def seen_before(self, moment: float) -> bool:
+        """True if ``last_seen_at`` is before ``moment`` (a POSIX timestamp)."""
+        return self._seen_ts < moment
 
     def replace(self, **changes: Any) -> Session:
         """Return a copy with ``changes`` applied (the session is immutable)."""

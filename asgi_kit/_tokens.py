@@ -19,6 +19,8 @@ MAX_TOKEN_LENGTH = 2048
 _B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
 _BEARER = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
 _SCHEME_END = re.compile(rb"[ \t]")
+# The b64token characters but "=", for a regex-free check of the common case.
+_TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 
 
 class AuthError(str, Enum):
@@ -46,9 +48,10 @@ def generate_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def token_digest(token: str) -> str:
-    """Return the SHA-256 hex digest stores use as the key of ``token``."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+def token_digest(token: str | bytes) -> str:
+    """Return the SHA-256 hex digest stores use as the key of ``token`` (text or ASCII bytes)."""
+    raw = token.encode("utf-8") if isinstance(token, str) else token
+    return hashlib.sha256(raw).hexdigest()
 
 
 def is_b64token(token: str) -> bool:
@@ -58,24 +61,31 @@ def is_b64token(token: str) -> bool:
     return _B64TOKEN.fullmatch(token.encode("ascii")) is not None
 
 
-def parse_authorization(value: bytes) -> tuple[str | None, AuthError | None]:
-    """Parse one raw ``Authorization`` header value into ``(token, None)`` or ``(None, why)``."""
+def parse_authorization(value: bytes) -> bytes | AuthError:
+    """Parse one raw ``Authorization`` header value into the token's bytes, or why not."""
+    # Fast path: what every client sends, "Bearer <token>" with one space. A token is
+    # b64token if, its trailing "=" stripped, it is non-empty and all _TOKEN_CHARS.
+    if len(value) <= MAX_TOKEN_LENGTH + 7 and value[:7].lower() == b"bearer ":
+        token = value[7:]
+        body = token.rstrip(b"=")
+        if body and not body.translate(None, _TOKEN_CHARS):
+            return token
     value = value.strip(b" \t")
     if len(value) <= MAX_TOKEN_LENGTH + 7:
         match = _BEARER.fullmatch(value)
         if match is not None:
-            return match.group(1).decode("ascii"), None
+            return match.group(1)
     end = _SCHEME_END.search(value)
     scheme = value[: end.start()] if end else value
     if scheme.lower() != b"bearer":
-        return None, AuthError.OTHER_SCHEME
+        return AuthError.OTHER_SCHEME
     if end is None:
-        return None, AuthError.EMPTY
-    return None, AuthError.MALFORMED
+        return AuthError.EMPTY
+    return AuthError.MALFORMED
 
 
-def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, AuthError | None]:
-    """Find the bearer token in raw ASGI headers (names lower-case, as ASGI requires).
+def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AuthError:
+    """Find the bearer token's bytes in raw ASGI headers (names lower-case), or why not.
 
     Exactly one ``Authorization`` header is accepted; two or more are malformed, so a
     proxy that appends a header can never smuggle a second identity in.
@@ -84,8 +94,17 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, Au
     for name, value in headers:
         if name == b"authorization":
             if found is not None:
-                return None, AuthError.MALFORMED
+                return AuthError.MALFORMED
             found = value
     if found is None:
-        return None, AuthError.MISSING
+        return AuthError.MISSING
     return parse_authorization(found)
+
+
+def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, AuthError | None]:
+    """Return ``(token, None)`` for the one valid bearer token in raw ASGI headers, or
+    ``(None, why)``: ``find_bearer`` with the token decoded to text."""
+    found = find_bearer(headers)
+    if isinstance(found, AuthError):
+        return None, found
+    return found.decode("ascii"), None

@@ -89,3 +89,12 @@ def test_non_positive_idle_timeout_is_refused() -> None:
 def test_id_given_as_string_is_parsed() -> None:
     sid = uuid.uuid4()
     assert Session(user_id=USER, token="t", id=str(sid)).id == sid  # type: ignore[arg-type]
+
+
+def test_is_active_takes_a_datetime_or_a_timestamp_alike() -> None:
+    now = utcnow()
+    s = Session(user_id=USER, token="t", expires_at=now + timedelta(seconds=10))
+    assert s.deadline is not None
+    just_before = s.deadline - timedelta(microseconds=1)
+    for moment in (now, just_before, s.deadline, s.deadline + timedelta(1)):
+        assert s.is_active(moment) == s.is_active(moment.timestamp()) == (moment < s.deadline)

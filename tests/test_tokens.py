@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,3 +85,15 @@ def test_any_header_bytes_give_a_clear_outcome(headers: list[tuple[bytes, bytes]
 def test_every_valid_token_round_trips(token: str, spaces: int) -> None:
     header = b"Bearer" + b" " * spaces + token.encode()
     assert bearer_token([(b"authorization", header)]) == (token, None)
+
+
+B64_BYTES = st.binary(max_size=60) | st.text("ab=+/ \t-.~_9", max_size=60).map(str.encode)
+
+
+@given(st.sampled_from([b"Bearer ", b"bearer ", b"BEARER ", b"Bearer  "]), B64_BYTES)
+def test_fast_and_general_parsers_agree_with_the_grammar(prefix: bytes, rest: bytes) -> None:
+    # An oracle written straight from RFC 6750 section 2.1 (plus surrounding white space).
+    oracle = re.fullmatch(rb"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)[ \t]*", prefix + rest)
+    token, _ = bearer_token([(b"authorization", prefix + rest)])
+    expected = oracle.group(1).decode() if oracle else None
+    assert token == expected

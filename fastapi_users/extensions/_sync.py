@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -57,5 +58,5 @@ def run_now(work: Coroutine[Any, Any, Session]) -> AwaitableSession:
         return await work
 
     session = anyio.run(finish)
-    fields = {name: getattr(session, name) for name in Session.__dataclass_fields__}
-    return AwaitableSession(**fields)
+    values = {f.name: getattr(session, f.name) for f in dataclasses.fields(Session) if f.init}
+    return AwaitableSession(**values)

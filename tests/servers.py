@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -17,8 +18,15 @@ POSTGRES_URL = os.environ.get(
     "ASGI_KIT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("ASGI_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_ADDRESS = ("127.0.0.1", 5432)
-REDIS_ADDRESS = ("127.0.0.1", 6379)
+
+
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+POSTGRES_ADDRESS = _address(POSTGRES_URL, 5432)
+REDIS_ADDRESS = _address(REDIS_URL, 6379)
 
 
 def reachable(address: tuple[str, int]) -> bool:

@@ -1,15 +1,14 @@
 """A complete FastAPI Users 15 app whose logins are asgi-kit sessions.
 
-This is the wiring docs/fastapi_users.md shows. It runs in the separate environment that
-tests/test_fastapi_users_wheel.py makes (FastAPI Users from PyPI, asgi-kit as a built
-wheel), driven by check.py. Users and sessions share one SQLite file (``DATABASE_URL``).
+Everything below this docstring is the README's "With FastAPI Users" code, to the letter
+(tests/test_fastapi_users_wheel.py checks it). It runs in the separate environment that
+test makes (FastAPI Users from PyPI, asgi-kit as a built wheel), driven by check.py.
 
 No ``from __future__ import annotations``: FastAPI reads the dependency signatures below
 at run time.
 """
 
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,13 +24,8 @@ from asgi_kit import BearerAuthMiddleware, Session, SQLAlchemySessionDatabase, s
 from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
 from fastapi_users.extensions.session_manager import SessionManager, SessionUserManagerMixin
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or (
-    f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='fastapi-users-')}/app.sqlite3"
-)
+DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./app.sqlite3")
 SECRET = os.environ.get("SECRET", "change-me-to-a-long-random-secret")
-
-#: Password-reset tokens "e-mailed" to users (a real app sends them by mail).
-OUTBOX: dict[str, str] = {}
 
 
 class Base(DeclarativeBase):
@@ -82,7 +76,7 @@ class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uu
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
     ) -> None:
-        OUTBOX[user.email] = token
+        ...  # e-mail the reset token to the user
 
 
 async def get_user_manager(
@@ -129,10 +123,3 @@ app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessio
 async def my_email(user: Annotated[User, Depends(current_active_user)]) -> dict[str, str]:
     return {"email": user.email}
 
-
-async def create_user(email: str, password: str, *, is_superuser: bool = False) -> User:
-    """Create a user outside any request (e.g. the first superuser), as FastAPI Users does."""
-    async with async_session_maker() as session:
-        user_manager = UserManager(SQLAlchemyUserDatabase(session, User))
-        user_create = UserCreate(email=email, password=password, is_superuser=is_superuser)
-        return await user_manager.create(user_create)

@@ -111,13 +111,36 @@ def check_installation() -> None:
     )
 
 
+def mailbox(user_manager: Any) -> dict[str, str]:
+    """Catch the password-reset e-mails the app would send: {address: reset token}."""
+    sent: dict[str, str] = {}
+
+    async def send(self: Any, user: Any, token: str, request: Any = None) -> None:
+        sent[user.email] = token
+
+    user_manager.on_after_forgot_password = send
+    return sent
+
+
+async def create_user(email: str, password: str, *, is_superuser: bool = False) -> None:
+    """Create a user outside any request (e.g. the first superuser), as FastAPI Users does."""
+    from app import User, UserCreate, UserManager, async_session_maker
+    from fastapi_users.db import SQLAlchemyUserDatabase
+
+    async with async_session_maker() as session:
+        user_manager = UserManager(SQLAlchemyUserDatabase(session, User))
+        user_create = UserCreate(email=email, password=password, is_superuser=is_superuser)
+        await user_manager.create(user_create)
+
+
 async def scenario() -> None:
     """Every step of the integration, through FastAPI Users' routes and /auth/sessions."""
     import httpx2
-    from app import OUTBOX, app, create_user, manager
+    from app import UserManager, app, manager
 
     from fastapi_users.extensions.session_manager import LimitPolicy
 
+    outbox = mailbox(UserManager)
     audit = AuditLog()
     logging.getLogger("asgi_kit").addHandler(audit)
     logging.getLogger("asgi_kit").setLevel(logging.INFO)
@@ -223,7 +246,7 @@ async def scenario() -> None:
 
         # Forgot / reset password: every session ends.
         await status("POST", "/auth/forgot-password", 202, json={"email": email})
-        reset_token = OUTBOX.pop(email)
+        reset_token = outbox.pop(email)
         new_password = PASSWORD + " 3"
         await status(
             "POST",

@@ -20,12 +20,14 @@ from fsspec.implementations.cached import (  # type: ignore[import-untyped]
     CachingFileSystem,
     SimpleCacheFileSystem,
 )
+from fsspec.registry import get_filesystem_class  # type: ignore[import-untyped]
 from fsspec.spec import AbstractFileSystem, _Cached  # type: ignore[import-untyped]
 from fsspec.utils import stringify_path  # type: ignore[import-untyped]
 
 from ._key import DEFAULT_MAJOR_PARAMS, normalise_major_params
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, CanonicalCacheMapper, stable_repr
 from ._store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, CacheStats, CacheStore
+from ._target import query_options
 from ._write import CacheTransaction, open_for_write
 
 __all__ = ["CanonicalSimpleCacheFileSystem", "cache_stats"]
@@ -35,11 +37,12 @@ class _SharedInstances(_Cached):  # type: ignore[misc]
     """Metaclass: one instance per set of options, shared by every thread.
 
     fsspec's own token hashes ``repr()`` of the options in call order plus the thread id;
-    this one sorts options, drops defaults and ``fo`` (the URL), and ignores the thread.
+    this one sorts options, drops defaults, ``fo`` (the URL) and the target options that
+    ``fo``'s query implies, and ignores the thread.
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        kwargs = apply_config(cls, kwargs)
+        kwargs = _without_query_options(apply_config(cls, kwargs))
         if kwargs.pop("skip_instance_cache", False) or not cls.cachable:
             return super().__call__(*args, skip_instance_cache=True, **kwargs)
         token = _instance_token(cls, args, kwargs)
@@ -52,6 +55,18 @@ class _SharedInstances(_Cached):  # type: ignore[misc]
                 cls._cache[token] = instance
             cls._latest = token
         return instance
+
+
+def _without_query_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # fsspec.open("simplecache::s3://b/f?versionId=1") passes the version_aware=True that
+    # s3fs reads from the query as a target option: one more instance per variant. The
+    # shared instance goes without; each fetch derives them again (fetch_target).
+    protocol, options, url = (kwargs.get(k) for k in ("target_protocol", "target_options", "fo"))
+    if not options or not isinstance(protocol, str) or not isinstance(url, str):
+        return kwargs
+    implied = query_options(get_filesystem_class(protocol), url)
+    kept = {k: v for k, v in options.items() if k not in implied or implied[k] != v}
+    return kwargs if len(kept) == len(options) else {**kwargs, "target_options": kept}
 
 
 def _instance_token(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -95,7 +110,9 @@ class CanonicalSimpleCacheFileSystem(SimpleCacheFileSystem, metaclass=_SharedIns
     (query names that select another file, default ``version`` and ``dataset``),
     ``key_cache_size`` (LRU of URL variants, default 4096), ``max_entries`` (default
     10,000) and ``max_bytes`` (default 1 GiB) for the writable cache directory; ``None``
-    lifts a limit. One instance serves every thread.
+    lifts a limit. One instance serves every thread and every URL variant: target options
+    a query implies (s3fs's ``version_aware`` for ``?versionId=``) are left out of it and
+    given to the fetch of that URL only.
     """
 
     protocol = "simplecache"

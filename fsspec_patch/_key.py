@@ -48,6 +48,7 @@ _SAFE = r"A-Za-z0-9\-._~!$&'()*+,;=:@/\[\]"
 _PLAIN_HOST = re.compile(r"[a-z0-9.\-]*")
 _NEEDS_FIX = re.compile(rf"[^{_SAFE}]")
 _FIX = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_SAFE}%]+|%")
+_ESCAPE = re.compile(r"%[0-9a-f]{2}")
 
 
 def normalise_major_params(params: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -69,7 +70,9 @@ def canonical_key(url: str, major_params: str | Iterable[str] | None = None) -> 
 
     - the fragment (``#...``) is dropped;
     - scheme is lower-cased; for http, https, ws, wss and ftp the host is lower-cased
-      and the default port (``:80``, ``:443``, ``:21``) or an empty port is dropped;
+      (after percent-decoding), a Unicode host is written in its IDNA ``xn--`` form
+      when that is unambiguous, and the default port (``:80``, ``:443``, ``:21``) or an
+      empty port is dropped;
     - percent-encoding is normalised (RFC 3986 section 6.2.2): escapes of unreserved
       characters are decoded, other escapes upper-cased, and characters not allowed
       in a URI (spaces, unicode) are UTF-8 percent-encoded; ``%2F`` stays distinct
@@ -130,14 +133,40 @@ def _authority(scheme: str, authority: str) -> str:
         host, colon, port = hostport.partition(":")
         port = colon + port
     default_port = _DEFAULT_PORTS.get(scheme)
-    if default_port is not None:
-        host = host.lower()
+    host = _percent(host) if default_port is None else _dns_host(host)
     if port.startswith(":") and port[1:].isdigit() and port[1:].isascii():
         number = str(int(port[1:]))
         port = "" if number == default_port else ":" + number
     elif port == ":":
         port = ""
-    return f"{_percent(userinfo)}{at}{_percent(host)}{port}"
+    return f"{_percent(userinfo)}{at}{host}{port}"
+
+
+def _dns_host(host: str) -> str:
+    # Decoded before lower-casing, so "%41" and "a" agree; escapes keep upper-case hex.
+    text = _percent(host)
+    if "%" not in text:
+        return text.lower()
+    text = _ESCAPE.sub(_upper, text.lower())
+    return _punycode(text) or text
+
+
+def _punycode(host: str) -> str | None:
+    # A Unicode name and its "xn--" form name the same DNS host. The stdlib codec is
+    # IDNA 2003, which maps some names ("ß" to "ss") where IDNA 2008 does not: only a
+    # name that comes back unchanged is converted, and only to letters, digits, "-", ".".
+    try:
+        name = unquote_to_bytes(host).decode("utf-8").lower()
+        ascii_name = name.encode("idna").decode("ascii")
+        if ascii_name.encode("ascii").decode("idna") != name:
+            return None
+    except UnicodeError:
+        return None
+    return ascii_name if _PLAIN_HOST.fullmatch(ascii_name) else None
+
+
+def _upper(match: re.Match[str]) -> str:
+    return match[0].upper()
 
 
 def _path(path: str) -> str:

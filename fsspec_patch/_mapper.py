@@ -13,6 +13,7 @@ from fsspec.implementations.cache_mapper import (  # type: ignore[import-untyped
 )
 
 from ._key import canonicalise, normalise_major_params
+from ._store import is_entry_name
 
 __all__ = ["DEFAULT_KEY_CACHE_SIZE", "CanonicalCacheMapper", "stable_repr"]
 
@@ -22,13 +23,17 @@ DEFAULT_KEY_CACHE_SIZE = 4096
 # Longer URLs are canonicalised on every call rather than memoised, so the memo's
 # memory stays bounded by DEFAULT_KEY_CACHE_SIZE * _MEMO_MAX_URL characters.
 _MEMO_MAX_URL = 1024
+# NAME_MAX of ext4, xfs, btrfs, tmpfs and APFS, in bytes.
+_NAME_MAX = 255
 
 
 class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
     """Map a path to its cache file name through :func:`canonical_key`, memoised in an LRU.
 
     The name is the SHA-256 of the canonical key, or ``inner(key)`` when another
-    fsspec cache mapper is given (``BasenameCacheMapper`` for ``same_names=True``).
+    fsspec cache mapper is given (``BasenameCacheMapper`` for ``same_names=True``);
+    an inner name no directory can hold (empty, ``.``, ``..``, with ``/``, over 255
+    bytes) or that the cache uses itself (``cache``, ``.partial-*``) becomes the hash.
     Equality, hash and ``repr`` depend on the settings only, so fsspec reuses one
     filesystem instance for equal mappers.
 
@@ -58,12 +63,15 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
         """Return the cache file name of ``path``."""
         if self.key_cache_size == 0 or len(path) > _MEMO_MAX_URL:
             return self._name(path)
+        # Indexing, not .get(): cachetools' get() looks the key up twice.
         with self._lock:
-            name = self._memo.get(path)
-        if name is None:
-            name = self._name(path)
-            with self._lock:
-                self._memo[path] = name
+            try:
+                return self._memo[path]
+            except KeyError:
+                pass
+        name = self._name(path)
+        with self._lock:
+            self._memo[path] = name
         return name
 
     def key(self, path: str) -> str:
@@ -78,7 +86,9 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
     def _name(self, path: str) -> str:
         key = self.key(path)
         if self.inner is not None:
-            return str(self.inner(key))
+            name = str(self.inner(key))
+            if _is_file_name(name):
+                return name
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _settings(self) -> tuple[tuple[str, ...], int, AbstractCacheMapper | None]:
@@ -98,6 +108,16 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._settings())
+
+
+def _is_file_name(name: str) -> bool:
+    return (
+        name not in ("", ".", "..")
+        and "/" not in name
+        and "\0" not in name
+        and len(name.encode("utf-8", "surrogatepass")) <= _NAME_MAX
+        and is_entry_name(name)
+    )
 
 
 def stable_repr(value: object, depth: int = 0) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -15,12 +16,15 @@ from typing import IO, Any
 from fsspec.compression import compr  # type: ignore[import-untyped]
 from fsspec.utils import infer_compression  # type: ignore[import-untyped]
 
+from ._target import fetch_target
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ENTRIES",
     "PARTIAL_PREFIX",
     "CacheStats",
     "CacheStore",
+    "is_entry_name",
     "remove_quietly",
 ]
 
@@ -108,8 +112,7 @@ class CacheStore:
         # One request: no existence check first, a missing file raises from the fetch.
         partial = self.new_partial()
         try:
-            with open(partial, "wb") as out:
-                _fetch_into(fs, path, out)
+            _fetch_into(fs, path, partial)
             return self.publish(partial, name, miss=True, mode=mode)
         except BaseException:
             remove_quietly(partial)
@@ -150,7 +153,7 @@ class CacheStore:
         found: list[tuple[float, str, int]] = []
         with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as entries:
             for entry in entries:
-                if _is_entry(entry.name) and entry.is_file(follow_symlinks=False):
+                if is_entry_name(entry.name) and entry.is_file(follow_symlinks=False):
                     stat = entry.stat(follow_symlinks=False)
                     found.append((stat.st_mtime, entry.name, stat.st_size))
         found.sort()
@@ -175,7 +178,8 @@ class CacheStore:
             remove_quietly(os.path.join(self.directory, name))
 
 
-def _is_entry(name: str) -> bool:
+def is_entry_name(name: str) -> bool:
+    """Return whether a file called ``name`` in a cache directory is a cache entry."""
     return not name.startswith(PARTIAL_PREFIX) and name != _METADATA_FILE
 
 
@@ -185,12 +189,24 @@ def remove_quietly(path: str) -> None:
         os.remove(path)
 
 
-def _fetch_into(fs: Any, path: str, out: IO[bytes]) -> None:
+def _fetch_into(fs: Any, path: str, partial: str) -> None:
+    target = fetch_target(fs.fs, path)
     if not fs.compression:
-        fs.fs.get_file(path, out)
+        # A path, not a file object: s3fs's and gcsfs's get_file call os.path.isdir()
+        # and open() on it.
+        try:
+            target.get_file(path, partial)
+        except FileExistsError as exc:
+            # fsspec makes a directory at the local path for a remote directory: ours
+            # is a file already, so that surfaces as this error.
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path) from exc
         return
     codec = fs.compression
     if codec == "infer":
         codec = infer_compression(path.partition("?")[0].partition("#")[0])
-    with fs.fs.open(path, "rb") as raw, compr[codec](raw, mode="rb") as source:
+    with (
+        target.open(path, "rb") as raw,
+        compr[codec](raw, mode="rb") as source,
+        open(partial, "wb") as out,
+    ):
         shutil.copyfileobj(source, out)

@@ -41,6 +41,11 @@ SAME = [
     ("/%7Euser/%41", "/~user/A"),
     ("zip://a.csv::https://H/x.zip?X-Amz-Signature=s", "zip://a.csv::https://h/x.zip"),
     ("https://h/f?versionId=123", "https://h/f"),
+    ("http://%41.com/x", "http://a.com/x"),
+    ("http://%41.COM/x", "http://A.com/x"),
+    ("http://b\u00fccher.example/", "http://xn--bcher-kva.example/"),
+    ("http://B%C3%9Ccher.example/", "http://XN--BCHER-KVA.example/"),
+    ("https://\u2665.example/", "https://xn--g6h.example/"),
 ]
 
 DIFFERENT = [
@@ -59,6 +64,11 @@ DIFFERENT = [
     ("s3://Bucket/k", "s3://bucket/k"),
     ("/a//b", "/a/b"),
     ("https://h/f?Version=1", "https://h/f?version=1"),
+    # IDNA 2003 maps these to "strasse", IDNA 2008 and browsers keep them apart.
+    ("http://stra\u00dfe.de/", "http://strasse.de/"),
+    ("http://stra%C3%9Fe.de/", "http://strasse.de/"),
+    ("http://a%2F\u00fc.de/", "http://a/\u00fc.de/"),
+    ("s3://B\u00fccket/k", "s3://xn--bcket-kva/k"),
 ]
 
 
@@ -96,6 +106,15 @@ def test_different_files_keep_different_keys(left: str, right: str) -> None:
         ("/\ud800", "/%ED%A0%80"),
         ("a::b::c?version=1", "a::b::c?version=1"),
         ("simplecache::http://[::1]/x?sig=abc", "simplecache::http://[::1]/x"),
+        ("http://%41%2D%62.COM/", "http://a-b.com/"),
+        ("http://\u00fc.de./x", "http://xn--tda.de./x"),
+        ("http://[FE80::1%25Eth0]/", "http://[fe80::1%25eth0]/"),
+        # Labels IDNA cannot encode keep their percent-encoded form, and never raise.
+        ("http://a..\u00fc/", "http://a..%C3%BC/"),
+        ("http://" + "\u00fc" * 64 + ".de/", "http://" + "%C3%BC" * 64 + ".de/"),
+        ("http://%FF.de/", "http://%FF.de/"),
+        ("http://a%2f\u00fc.de/", "http://a%2F%C3%BC.de/"),
+        ("http://stra\u00dfe.de/", "http://stra%C3%9Fe.de/"),
     ],
 )
 def test_documented_examples(url: str, key: str) -> None:
@@ -212,3 +231,18 @@ def test_different_major_values_give_different_keys(
         assert canonical_key(_render(prefix, segments, [(name, one)])) != canonical_key(
             _render(prefix, segments, [(name, two)])
         )
+
+
+HOST_PIECE = st.sampled_from(
+    ["%2F", "%2f", "%41", "%C3%BC", "%FF", ".", "-", "xn--", "\u00df", "\u00dc", "\u2665", "A"]
+) | st.characters(exclude_characters="/?#@:[]%", exclude_categories=("Cs",))
+
+
+@settings(max_examples=300)
+@given(st.lists(HOST_PIECE, max_size=12).map("".join))
+def test_any_web_host_keys_without_error_and_stays_a_host(host: str) -> None:
+    key = canonical_key(f"https://{host}/x")
+    assert canonical_key(key) == key
+    assert key.startswith("https://")
+    assert key.endswith("/x")
+    assert not set("/?#") & set(key[len("https://") : -len("/x")])

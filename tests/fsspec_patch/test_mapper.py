@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+from typing import Any
 
+import fsspec
 import pytest
 from fsspec.implementations.cache_mapper import BasenameCacheMapper, HashCacheMapper
 
-from fsspec_patch import DEFAULT_KEY_CACHE_SIZE, CanonicalCacheMapper
+from fsspec_patch import DEFAULT_KEY_CACHE_SIZE, CacheStats, CanonicalCacheMapper, cache_stats
 
 
 def test_variants_map_to_one_fixed_length_name() -> None:
@@ -46,6 +49,41 @@ def test_inner_mapper_receives_the_canonical_key() -> None:
     mapper = CanonicalCacheMapper(inner=BasenameCacheMapper())
     assert mapper("https://h/dir/data.csv?X-Amz-Signature=s3cr3t#x") == "data.csv"
     assert mapper("https://h/dir/data.csv?version=2") == "data.csv?version=2"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://h/dir/" + "a" * 252 + ".csv",  # 256 bytes: over NAME_MAX
+        "https://h/dir/" + "%C3%A9" * 43,  # 258 bytes
+        "https://h/dir/",
+        "https://h",
+        "https://h/dir/cache",
+        "https://h/dir/.partial-x",
+    ],
+)
+def test_inner_names_no_directory_can_hold_become_the_hash(url: str) -> None:
+    mapper = CanonicalCacheMapper(inner=BasenameCacheMapper())
+    assert mapper(url) == CanonicalCacheMapper()(url)
+    assert len(mapper(url)) == 64
+
+
+def test_same_names_with_a_basename_over_255_bytes(
+    memfs: Any, mem_root: str, cache_dir: str
+) -> None:
+    fits, too_long = "b" * 251 + ".csv", "b" * 252 + ".csv"
+    memfs.pipe({f"{mem_root}/{fits}": b"fits", f"{mem_root}/{too_long}": b"hashed"})
+    for name, data in ((fits, b"fits"), (too_long, b"hashed")):
+        url = f"simplecache::memory://{mem_root}/{name}"
+        with fsspec.open(url, same_names=True, cache_storage=cache_dir) as f:
+            assert f.read() == data
+    fs = fsspec.filesystem(
+        "simplecache", target_protocol="memory", same_names=True, cache_storage=cache_dir
+    )
+    assert fs.cat(f"{mem_root}/{too_long}?t=1") == b"hashed"
+    hashed = CanonicalCacheMapper()(f"{mem_root}/{too_long}")
+    assert sorted(os.listdir(cache_dir)) == sorted([fits, hashed])
+    assert cache_stats(fs) == CacheStats(hits=1, misses=2, entries=2, bytes=10)
 
 
 def test_key_method_uses_the_mappers_major_params() -> None:

@@ -19,7 +19,11 @@ from asgi_kit import (
     token_digest,
     utcnow,
 )
-from fastapi_users.extensions.session_manager import EndReason, SessionManager
+from fastapi_users.extensions.session_manager import (
+    EndReason,
+    SessionManager,
+    UnknownEndReasonError,
+)
 
 USER = uuid.uuid4()
 
@@ -236,3 +240,29 @@ async def test_a_failed_activity_write_is_logged_and_the_request_still_succeeds(
     assert resolved is not None
     assert "could not record activity" in caplog.text
     assert "tok" not in caplog.text
+
+
+class Ends(SessionManager):
+    """Records every ``on_after_end`` call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: list[tuple[uuid.UUID, EndReason]] = []
+
+    async def on_after_end(self, session: Session, reason: EndReason) -> None:
+        self.ended.append((session.id, reason))
+
+
+@pytest.mark.anyio
+async def test_an_unknown_end_reason_is_refused_before_anything_ends() -> None:
+    manager = Ends()
+    session = await manager.create_session(USER, "token-a")
+    with pytest.raises(UnknownEndReasonError, match=r"'bogus'.*'logout'") as caught:
+        await manager.revoke_session(session.id, reason="bogus")
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(UnknownEndReasonError):
+        await manager.revoke_all(USER, reason="bogus")
+    assert await manager.authenticate("token-a") == session  # still alive
+    assert manager.ended == []
+    await manager.revoke_session(session.id, reason="revoked_by_admin")  # a valid string works
+    assert manager.ended == [(session.id, EndReason.REVOKED_BY_ADMIN)]

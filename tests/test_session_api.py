@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from asgi_kit import InMemorySessionDatabase, utcnow
-from fastapi_users.extensions.session_manager import SessionManager
+from asgi_kit import InMemorySessionDatabase, Session, utcnow
+from fastapi_users.extensions.session_manager import EndReason, SessionManager
 
 from .conftest import bearer, make_app
 
@@ -256,3 +256,40 @@ def test_router_has_no_prefix_of_its_own() -> None:
     manager = SessionManager(session_db=InMemorySessionDatabase())
     paths = {route.path for route in manager.router.routes}  # type: ignore[attr-defined]
     assert paths == {"", "/{session_id}"}
+
+
+class Ends(SessionManager):
+    """Records the reason of every ended session, by session id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: dict[uuid.UUID, str] = {}
+
+    async def on_after_end(self, session: Session, reason: EndReason) -> None:
+        self.reasons[session.id] = reason.value
+
+
+def test_deleting_my_current_session_is_reported_as_a_logout() -> None:
+    manager, user = Ends(), uuid.uuid4()
+    current = manager.create_session(user, "token-current")
+    other = manager.create_session(user, "token-other")
+    with TestClient(make_app(manager)) as client:
+        for target in (other, current):
+            reply = client.delete(f"/auth/sessions/{target.id}", headers=bearer("token-current"))
+            assert reply.status_code == 204
+    assert manager.reasons == {other.id: "revoked_by_user", current.id: "logout"}
+
+
+@pytest.mark.parametrize(("keep_current", "current_reason"), [(False, "logout"), (True, None)])
+def test_deleting_all_reports_the_current_session_as_a_logout(
+    keep_current: bool, current_reason: str | None
+) -> None:
+    manager, user = Ends(), uuid.uuid4()
+    current = manager.create_session(user, "token-current")
+    others = [manager.create_session(user, f"token-{n}") for n in "ab"]
+    with TestClient(make_app(manager)) as client:
+        params = {"keep_current": str(keep_current).lower()}
+        reply = client.delete("/auth/sessions", params=params, headers=bearer("token-current"))
+        assert reply.status_code == 204
+    assert [manager.reasons[s.id] for s in others] == ["revoked_by_user"] * 2
+    assert manager.reasons.get(current.id) == current_reason

@@ -366,8 +366,8 @@ async def test_the_cap_evicts_the_least_recently_used_session() -> None:
     assert {s.id for s in await manager.get_sessions(user.id)} == {a.id, c.id, d.id}
     assert await manager.authenticate("token-b") is None
     assert manager.events[-2:] == [
-        ("ended", b.id, "evicted", False),  # room made first,
-        ("created", d.id, "", True),  # then the new session stored
+        ("created", d.id, "", True),  # the new session stored first,
+        ("ended", b.id, "evicted", False),  # then room made: a failed login evicts nothing
     ]
     assert len(await manager.get_sessions(other.id)) == 1
 
@@ -431,6 +431,37 @@ async def test_audit_lines_identify_sessions_by_id_never_by_token(
     assert f"account event=password_reset user={user.id} sessions_ended=1" in lines
     assert "secret-token" not in caplog.text
     assert first.token_digest not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_audit_lines_carry_their_fields_as_extra_never_a_token_or_digest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    manager, user = SessionManager(max_sessions_per_user=1), User()
+    caplog.set_level(logging.INFO, logger="asgi_kit")
+    first = await manager.create_session(user.id, "secret-token-1")
+    second = await manager.create_session(user.id, "secret-token-2")  # evicts the first
+    await manager.end_sessions_for_account_event(user.id, AccountEvent.ACCOUNT_DELETED)
+    await manager.purge_expired()
+    fields = [
+        {k: getattr(r, k, None) for k in ("session_id", "user_id", "reason")}
+        for r in caplog.records
+    ]
+    assert fields[:3] == [
+        {"session_id": str(first.id), "user_id": str(user.id), "reason": None},
+        {"session_id": str(second.id), "user_id": str(user.id), "reason": None},
+        {"session_id": str(first.id), "user_id": str(user.id), "reason": "evicted"},
+    ]
+    assert {
+        "session_id": str(second.id),
+        "user_id": str(user.id),
+        "reason": "account_event",
+    } in fields
+    assert getattr(caplog.records[-1], "reason", None) == "expired"
+    hidden = ("secret-token", first.token_digest, second.token_digest)
+    for record in caplog.records:
+        for value in (record.getMessage(), *map(str, vars(record).values())):
+            assert not any(secret in value for secret in hidden), record
 
 
 @pytest.mark.anyio

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from enum import Enum
 
+from asgi_kit import AsgiKitError
+
+
+class UnknownEndReasonError(AsgiKitError, ValueError):
+    """A reason for ending sessions that is not one of ``EndReason``'s values was given."""
+
 
 class EndReason(str, Enum):
     """Why a session ended, as passed to ``SessionManager.on_after_end``."""
@@ -14,6 +20,17 @@ class EndReason(str, Enum):
     EXPIRED = "expired"
     EVICTED = "evicted"
     ACCOUNT_EVENT = "account_event"
+
+    @classmethod
+    def of(cls, value: EndReason | str) -> EndReason:
+        """``value`` as an ``EndReason``; anything else raises ``UnknownEndReasonError``."""
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(repr(r.value) for r in cls)
+            raise UnknownEndReasonError(
+                f"unknown end reason {value!r}: use an EndReason, one of {choices}"
+            ) from None
 
 
 class AccountEvent(str, Enum):

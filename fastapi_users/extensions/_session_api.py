@@ -12,7 +12,9 @@ from fastapi import HTTPException
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from asgi_kit import (
     AuthResult,
@@ -123,3 +125,11 @@ def parse_uuid(value: str) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
+
+
+def device_of(scope: Scope | None) -> tuple[str | None, str | None]:
+    """The user agent and client address of the request ``scope`` describes, if known."""
+    if scope is None:
+        return None, None
+    client = scope.get("client")
+    return Headers(scope=scope).get("user-agent") or None, str(client[0]) if client else None

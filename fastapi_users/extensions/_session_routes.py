@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 
 from asgi_kit import ErrorCode, InvalidUserIdError, Session, coerce_user_id
 
+from ._events import EndReason
 from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def user_router(manager: "SessionManager") -> APIRouter:
         target = await _find(manager, session_id)
         if target.user_id != session.user_id:
             raise HTTPException(403, ErrorCode.SESSION_OF_ANOTHER_USER)
-        await _revoke(manager, target.id, "revoked_by_user")
+        mine = target.id == session.id  # ending the session you are using is a logout
+        await _revoke(manager, target.id, EndReason.LOGOUT if mine else EndReason.REVOKED_BY_USER)
 
     @router.delete(
         "",
@@ -62,9 +64,11 @@ def user_router(manager: "SessionManager") -> APIRouter:
         summary="Revoke all my sessions (log out everywhere)",
     )
     async def revoke_all_sessions(session: Current, keep_current: bool = False) -> None:
-        keep = (session.id,) if keep_current else ()
         with store_errors_as_503():
-            await manager.revoke_all(session.user_id, keep=keep, reason="revoked_by_user")
+            others = EndReason.REVOKED_BY_USER
+            await manager.revoke_all(session.user_id, keep=(session.id,), reason=others)
+            if not keep_current:  # last, so a failure above leaves the caller able to retry
+                await manager.revoke_session(session.id, reason=EndReason.LOGOUT)
 
     return router
 
@@ -105,7 +109,7 @@ def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRout
     )
     async def revoke_user_sessions(user_id: str) -> None:
         with store_errors_as_503():
-            await manager.revoke_all(_user_id(user_id), reason="revoked_by_admin")
+            await manager.revoke_all(_user_id(user_id), reason=EndReason.REVOKED_BY_ADMIN)
 
     @router.delete(
         "/{session_id}",
@@ -117,7 +121,7 @@ def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRout
     )
     async def revoke_any_session(session_id: str) -> None:
         target = await _find(manager, session_id)
-        await _revoke(manager, target.id, "revoked_by_admin")
+        await _revoke(manager, target.id, EndReason.REVOKED_BY_ADMIN)
 
     return router
 
@@ -131,7 +135,7 @@ async def _find(manager: "SessionManager", session_id: str) -> Session:
     return target
 
 
-async def _revoke(manager: "SessionManager", session_id: UUID, reason: str) -> None:
+async def _revoke(manager: "SessionManager", session_id: UUID, reason: EndReason) -> None:
     with store_errors_as_503():
         ended = await manager.revoke_session(session_id, reason=reason)
     if ended is None:  # revoked by someone else in the meantime

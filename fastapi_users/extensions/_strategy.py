@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fastapi import HTTPException
-from starlette.datastructures import Headers
 
 from asgi_kit import (
     ErrorCode,
@@ -19,12 +18,10 @@ from asgi_kit import (
     coerce_user_id,
     current_scope,
     generate_token,
-    is_b64token,
-    token_digest,
 )
 
 from ._events import EndReason
-from ._session_api import store_errors_as_503
+from ._session_api import device_of, store_errors_as_503
 
 if TYPE_CHECKING:
     from .session_manager import SessionManager
@@ -92,7 +89,7 @@ class SessionStrategy(Generic[U]):
         a session whose user id the user manager cannot parse, or whose user no longer
         exists, yields None. An unreachable session store answers 503.
         """
-        if token is None or not is_b64token(token):
+        if token is None:
             return None
         with store_errors_as_503():
             session = await self.manager.authenticate(token)
@@ -112,7 +109,7 @@ class SessionStrategy(Generic[U]):
         recorded. A login refused by ``max_sessions_per_user`` with
         ``limit_policy="refuse"`` answers 409 ``SESSION_LIMIT_REACHED``.
         """
-        user_agent, ip_address = _device()
+        user_agent, ip_address = device_of(current_scope())
         try:
             with store_errors_as_503():
                 session = await self.manager.create_session(
@@ -124,10 +121,8 @@ class SessionStrategy(Generic[U]):
 
     async def destroy_token(self, token: str, user: U) -> None:
         """End the session of ``token`` (a logout); a no-op if it is not ``user``'s or gone."""
-        if not is_b64token(token):
-            return
         with store_errors_as_503():
-            session = await self.manager.session_db.get_by_token_digest(token_digest(token))
+            session = await self.manager.authenticate(token)
             if session is None or not _owned_by(session, user):
                 return
             await self.manager.revoke_session(session.id, reason=EndReason.LOGOUT)
@@ -138,13 +133,3 @@ def _owned_by(session: Session, user: UserLike) -> bool:
         return session.user_id == coerce_user_id(user.id)
     except InvalidUserIdError:
         return False
-
-
-def _device() -> tuple[str | None, str | None]:
-    """The user agent and client address of the request being served, if known."""
-    scope = current_scope()
-    if scope is None:
-        return None, None
-    user_agent = Headers(scope=scope).get("user-agent")
-    client = scope.get("client")
-    return user_agent or None, (str(client[0]) if client else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, cast
 from uuid import UUID
 
@@ -17,23 +17,19 @@ from fastapi import APIRouter
 from starlette.requests import HTTPConnection
 
 from asgi_kit import (
-    ConfigurationError,
     InMemorySessionDatabase,
     Session,
     SessionDatabase,
-    SessionLimitError,
     SessionResolver,
     SyncUsageError,
     coerce_user_id,
     generate_token,
-    is_b64token,
-    utcnow,
 )
-from asgi_kit._clock import as_utc
-from asgi_kit._resolver import as_interval
 
-from ._events import AccountEvent, EndReason, LimitPolicy
-from ._session_api import SessionBearer, SessionRead
+from ._cap import SessionCap, cap_setting, policy_setting
+from ._events import AccountEvent, EndReason, LimitPolicy, UnknownEndReasonError
+from ._expiry import ExpiringSessionDatabase, new_session, positive_interval, purge_expired
+from ._session_api import SessionBearer, SessionRead, device_of
 from ._session_routes import AdminPredicate, admin_router, user_router
 from ._strategy import SessionStrategy
 from ._sync import AwaitableSession, PendingSession, event_loop_running, run_now
@@ -43,6 +39,7 @@ __all__ = [
     "AccountEvent",
     "AwaitableSession",
     "EndReason",
+    "ExpiringSessionDatabase",
     "InMemorySessionDatabase",
     "LimitPolicy",
     "Session",
@@ -51,12 +48,10 @@ __all__ = [
     "SessionRead",
     "SessionStrategy",
     "SessionUserManagerMixin",
+    "UnknownEndReasonError",
 ]
 
 logger = logging.getLogger("asgi_kit.sessions")
-
-#: Longest user agent kept with a session; the rest is cut off.
-MAX_USER_AGENT = 512
 
 
 class SessionManager:
@@ -69,9 +64,27 @@ class SessionManager:
     ``max_sessions_per_user`` caps concurrent sessions (off by default); ``limit_policy``
     evicts the least recently used session or refuses the new one.
 
+    The cap is exact within one process (per event loop): a per-user lock makes each
+    login one step. Across instances sharing a store, every login stores its session,
+    then lists the user's sessions again and settles:
+
+    - ``evict_lru`` ends the least recently used sessions beyond the cap, ordered by
+      ``last_seen_at``, ``created_at``, id, so all instances pick the same ones;
+      concurrent logins end as if made one after another (the most recent ``cap`` stay).
+    - ``refuse`` refuses a login (``SessionLimitError``) when ``cap`` sessions are
+      already stored, or when, once its own is stored, ``cap`` sessions were admitted
+      before it (by ``created_at``, id); the refused login removes its own session and
+      never another, and concurrent logins are never all refused while there is room.
+      Without an atomic "create if fewer than N" in the store one race is left: an
+      older login whose write lands after a newer one has settled is admitted too, one
+      session over the cap until one ends.
+
+    A login that fails once its session is stored withdraws that session.
+
     Every change of state is made first; the hooks ``on_after_create`` and
-    ``on_after_end`` run after it (override them, e.g. for an audit trail). A hook that
-    raises is logged and never undoes, or interrupts, the change or the other hooks.
+    ``on_after_end`` run after it (override them, e.g. for an audit trail): a new
+    session's, then those of the sessions evicted for it. A hook that raises is logged
+    and never undoes, or interrupts, the change or the other hooks.
     """
 
     def __init__(
@@ -87,19 +100,11 @@ class SessionManager:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
         self.session_db: SessionDatabase = session_db
-        self.lifetime = _positive(lifetime, "lifetime")
-        self.idle_timeout = _positive(idle_timeout, "idle_timeout")
-        if max_sessions_per_user is not None and max_sessions_per_user < 1:
-            raise ConfigurationError(
-                f"max_sessions_per_user must be at least 1 (or None for no cap), "
-                f"got {max_sessions_per_user!r}"
-            )
-        self.max_sessions_per_user = max_sessions_per_user
-        try:
-            self.limit_policy = LimitPolicy(limit_policy)
-        except ValueError:
-            choices = ", ".join(repr(p.value) for p in LimitPolicy)
-            raise ConfigurationError(f"limit_policy must be one of {choices}") from None
+        self.lifetime = positive_interval(lifetime, "lifetime")
+        self.idle_timeout = positive_interval(idle_timeout, "idle_timeout")
+        self.max_sessions_per_user = cap_setting(max_sessions_per_user)
+        self.limit_policy = policy_setting(limit_policy)
+        self._cap = SessionCap(session_db)
         self.resolver = SessionResolver(session_db, touch_interval=touch_interval)
         self.current_session = SessionBearer(self.resolver)
 
@@ -120,8 +125,17 @@ class SessionManager:
         Bad arguments raise ``InvalidUserIdError`` or ``ValueError`` either way, and a
         refused session (``limit_policy="refuse"``) raises ``SessionLimitError``.
         """
-        session = self._new_session(user_id, token, expires_at, user_agent, ip_address)
-        work = self._store_new(session)
+        build = partial(
+            new_session,
+            user_id,
+            token,
+            expires_at=expires_at,
+            lifetime=self.lifetime,
+            idle_timeout=self.idle_timeout,
+            user_agent=user_agent,
+            ip_address=ip_address,
+        )
+        work = self._store_new(build(), build)  # bad arguments raise here, before any await
         if event_loop_running():
             return cast(AwaitableSession, PendingSession(work))
         if not isinstance(self.session_db, InMemorySessionDatabase):
@@ -138,10 +152,9 @@ class SessionManager:
         The token is fresh (``secrets.token_urlsafe(32)``); the request's user agent and
         client IP are recorded so the user can recognise the device later.
         """
-        client = request.client.host if request.client else None
-        user_agent = request.headers.get("user-agent")
+        user_agent, ip_address = device_of(request.scope)
         return await self.create_session(
-            user_id, generate_token(), user_agent=user_agent, ip_address=client
+            user_id, generate_token(), user_agent=user_agent, ip_address=ip_address
         )
 
     async def authenticate(self, token: str) -> Session | None:
@@ -159,9 +172,13 @@ class SessionManager:
     async def revoke_session(
         self, session_id: UUID, *, reason: EndReason | str = EndReason.LOGOUT
     ) -> Session | None:
-        """End one session; return it, or None if it was not active."""
+        """End one session; return it, or None if it was not active.
+
+        An unknown ``reason`` raises ``UnknownEndReasonError`` and ends nothing.
+        """
+        reason = EndReason.of(reason)
         ended = await self.session_db.delete(session_id)
-        await self._ended([ended] if ended else [], EndReason(reason))
+        await self._ended([ended] if ended else [], reason)
         return ended
 
     async def revoke_all(
@@ -171,9 +188,13 @@ class SessionManager:
         keep: Sequence[UUID] = (),
         reason: EndReason | str = EndReason.LOGOUT,
     ) -> list[Session]:
-        """End all of a user's sessions except those in ``keep``; return the ended ones."""
+        """End all of a user's sessions except those in ``keep``; return the ended ones.
+
+        An unknown ``reason`` raises ``UnknownEndReasonError`` and ends nothing.
+        """
+        reason = EndReason.of(reason)
         ended = await self.session_db.delete_for_user(coerce_user_id(user_id), keep=keep)
-        await self._ended(ended, EndReason(reason))
+        await self._ended(ended, reason)
         return ended
 
     async def end_sessions_for_account_event(
@@ -190,24 +211,38 @@ class SessionManager:
             raise ValueError(f"{event.value} ends every session; keep_current is not allowed")
         keep = (keep_current,) if keep_current is not None else ()
         ended = await self.revoke_all(user_id, keep=keep, reason=EndReason.ACCOUNT_EVENT)
-        logger.info("account event=%s user=%s sessions_ended=%d", event.value, user_id, len(ended))
+        fields = {"account_event": event.value, "user_id": str(user_id), "count": len(ended)}
+        line = "account event=%s user=%s sessions_ended=%d"
+        logger.info(line, event.value, user_id, len(ended), extra=fields)
         return ended
 
-    async def purge_expired(self) -> int:
-        """Delete expired sessions from the store; return how many (logged as one line)."""
-        count = await self.session_db.purge_expired()
-        logger.info("expired sessions purged count=%d reason=%s", count, EndReason.EXPIRED.value)
-        return count
+    async def purge_expired(self, now: datetime | None = None, *, batch_size: int = 500) -> int:
+        """Delete sessions expired before ``now`` (default: now); return how many.
+
+        With a store that also implements ``ExpiringSessionDatabase`` every purged
+        session goes to ``on_after_end`` with ``EndReason.EXPIRED``, ``batch_size`` at a
+        time. A plain ``SessionDatabase`` reports only a count, logged as one line.
+        """
+        report = partial(self._ended, reason=EndReason.EXPIRED)
+        return await purge_expired(self.session_db, now, batch_size, report)
 
     async def on_after_create(self, session: Session) -> None:
-        """Called after a session was stored. Default: one audit log line (id, never token)."""
-        logger.info("session created id=%s user=%s", session.id, session.user_id)
+        """Called after a session was stored. Default: one audit log line (id, never token).
+
+        The line's fields are also in the record's ``extra`` (``session_id``, ``user_id``).
+        """
+        line = "session created id=%s user=%s"
+        logger.info(line, session.id, session.user_id, extra=_audit_fields(session))
 
     async def on_after_end(self, session: Session, reason: EndReason) -> None:
-        """Called after a session ended. Default: one audit log line (id and reason)."""
-        logger.info(
-            "session ended id=%s user=%s reason=%s", session.id, session.user_id, reason.value
-        )
+        """Called after a session ended. Default: one audit log line (id and reason).
+
+        The line's fields are also in the record's ``extra`` (``session_id``,
+        ``user_id``, ``reason``).
+        """
+        fields = {**_audit_fields(session), "reason": reason.value}
+        line = "session ended id=%s user=%s reason=%s"
+        logger.info(line, session.id, session.user_id, reason.value, extra=fields)
 
     @cached_property
     def router(self) -> APIRouter:
@@ -233,53 +268,17 @@ class SessionManager:
         """Routes for admins over any user's sessions; ``is_admin(session)`` decides who."""
         return admin_router(self, is_admin)
 
-    def _new_session(
-        self,
-        user_id: UUID | str,
-        token: str,
-        expires_at: datetime | None,
-        user_agent: str | None,
-        ip_address: str | None,
-    ) -> Session:
-        if not is_b64token(token):
-            raise ValueError("token must be a non-empty RFC 6750 b64token of at most 2048 chars")
-        now = utcnow()
-        if expires_at is not None:
-            expires_at = as_utc(expires_at)
-        if self.lifetime is not None:
-            cap = now + self.lifetime
-            expires_at = cap if expires_at is None else min(expires_at, cap)
-        if expires_at is not None and expires_at <= now:
-            raise ValueError("expires_at must be in the future")
-        return Session(
-            user_id=coerce_user_id(user_id),
-            token=token,
-            created_at=now,
-            expires_at=expires_at,
-            idle_timeout=self.idle_timeout,
-            user_agent=user_agent[:MAX_USER_AGENT] if user_agent else None,
-            ip_address=ip_address,
-        )
-
-    async def _store_new(self, session: Session) -> Session:
-        await self._make_room(session.user_id)
-        await self.session_db.create(session)
+    async def _store_new(self, session: Session, build: Callable[[], Session]) -> Session:
+        evicted: list[Session] = []
+        limit, policy = self.max_sessions_per_user, self.limit_policy
+        try:
+            session = await self._cap.admit(session, build, evicted, limit=limit, policy=policy)
+        except BaseException:
+            await self._ended(evicted, EndReason.EVICTED)
+            raise
         await self._notify(self.on_after_create, session)
+        await self._ended(evicted, EndReason.EVICTED)
         return session
-
-    async def _make_room(self, user_id: UUID) -> None:
-        cap = self.max_sessions_per_user
-        if cap is None:
-            return
-        sessions = await self.session_db.list_for_user(user_id)
-        excess = len(sessions) - cap + 1
-        if excess <= 0:
-            return
-        if self.limit_policy is LimitPolicy.REFUSE:
-            raise SessionLimitError(f"this user already has the maximum of {cap} sessions")
-        sessions.sort(key=lambda s: s.seen_at)
-        for session in sessions[:excess]:
-            await self.revoke_session(session.id, reason=EndReason.EVICTED)
 
     async def _ended(self, sessions: Sequence[Session], reason: EndReason) -> None:
         for session in sessions:
@@ -292,10 +291,6 @@ class SessionManager:
             logger.exception("session hook %s failed; the change it reports stands", hook.__name__)
 
 
-def _positive(value: timedelta | float | None, name: str) -> timedelta | None:
-    if value is None:
-        return None
-    interval = as_interval(value, name)
-    if not interval:
-        raise ConfigurationError(f"{name} must be positive, got {value!r}")
-    return interval
+def _audit_fields(session: Session) -> dict[str, str]:
+    # Ids only: never the token (a credential) nor its digest (the store's key for it).
+    return {"session_id": str(session.id), "user_id": str(session.user_id)}

@@ -12,6 +12,9 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; a naive datetime is rejected, never guessed."""
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is timezone.utc:  # the common case, and astimezone() is not free
+        return value
+    if tz is None:
         raise ValueError(f"datetime {value.isoformat()} has no time zone; use an aware datetime")
     return value.astimezone(timezone.utc)

@@ -11,10 +11,14 @@ from uuid import UUID
 
 import redis.asyncio as aioredis
 from redis import exceptions as rex
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ._clock import utcnow
-from ._errors import ConfigurationError, DuplicateSessionError, StoreUnavailableError
+from ._errors import ConfigurationError, DuplicateSessionError
 from ._models import Session
+from ._redis_scripts import LIBRARY, SCRIPTS
+from ._server_stores import purge_periodically, store_unavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -30,92 +34,13 @@ _UNAVAILABLE = (
     OSError,
 )
 
-# Lua scripts: each runs atomically, so a session's keys and index entries change together.
-# ARGV[1] is always the key prefix; an id key holds "<user id>:<digest>" (36 + 1 + 64 chars).
-_LUA_LIB = """
-local p = ARGV[1]
-local function forget(uid, sid)
-  redis.call('ZREM', p .. 'u:' .. uid, sid)
-  redis.call('ZREM', p .. 'deadlines', uid .. ':' .. sid)
-end
-local function take(sid, uid)
-  local idkey = p .. 'id:' .. sid
-  local ref = redis.call('GET', idkey)
-  if not ref or (uid and string.sub(ref, 1, 36) ~= uid) then return false end
-  local skey = p .. 's:' .. string.sub(ref, 38)
-  local value = redis.call('GET', skey)
-  redis.call('DEL', skey, idkey)
-  forget(string.sub(ref, 1, 36), sid)
-  return value
-end
-local function save(skey, idkey, value, ref, pxat, deadline, member)
-  if pxat == '' then
-    redis.call('SET', skey, value)
-    return redis.call('SET', idkey, ref)
-  end
-  redis.call('SET', skey, value, 'PXAT', pxat)
-  redis.call('SET', idkey, ref, 'PXAT', pxat)
-  redis.call('ZADD', p .. 'deadlines', deadline, member)
-end
-"""
-_SCRIPTS = {
-    # KEYS: session, id, user. ARGV: p, value, ref, pxat, deadline, member, sid, created.
-    "create": """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
-return 1""",
-    # KEYS: session, id. ARGV: p, value, ref, pxat, deadline, member.
-    "touch": """
-if redis.call('GET', KEYS[2]) ~= ARGV[3] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-return 1""",
-    # KEYS: id. ARGV: p.
-    "get": """
-local ref = redis.call('GET', KEYS[1])
-return ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))""",
-    # KEYS: user. ARGV: p, uid. Drops the entries of sessions gone by TTL.
-    "list": """
-local out = {}
-for _, sid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
-  local ref = redis.call('GET', p .. 'id:' .. sid)
-  local value = ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))
-  if value then out[#out + 1] = value else take(sid, ARGV[2]); forget(ARGV[2], sid) end
-end
-return out""",
-    # ARGV: p, sid.
-    "delete": "return take(ARGV[2], false)",
-    # KEYS: user. ARGV: p, uid, ids to keep...
-    "delete_for_user": """
-local keep, out = {}, {}
-for i = 3, #ARGV do keep[ARGV[i]] = true end
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if not keep[sid] then
-    out[#out + 1] = take(sid, ARGV[2]) or nil
-    forget(ARGV[2], sid)
-  elseif redis.call('EXISTS', p .. 'id:' .. sid) == 0 then
-    forget(ARGV[2], sid)
-  end
-end
-return out""",
-    # KEYS: deadlines. ARGV: p, now (microseconds), batch size.
-    "purge": """
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
-for _, m in ipairs(members) do
-  local uid, sid = string.sub(m, 1, 36), string.sub(m, 38)
-  take(sid, uid)
-  forget(uid, sid)
-end
-return #members""",
-}
-
 
 @contextmanager
 def _unavailable() -> Iterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
-        raise StoreUnavailableError(f"the Redis session store is unreachable: {exc}") from exc
+        raise store_unavailable("redis", exc) from exc
 
 
 def _micros(moment: datetime) -> int:
@@ -169,7 +94,9 @@ class RedisSessionDatabase:
 
     ``url_or_client`` is a Redis URL (the store then owns the client it creates, with up to
     1,000 connections, ``?max_connections=`` in the URL to change it; ``aclose`` closes it)
-    or an existing ``redis.asyncio.Redis`` (left open by ``aclose``).
+    or an existing ``redis.asyncio.Redis`` (left open by ``aclose``). A client made from a
+    URL waits ``timeout`` seconds at most to connect and for each reply (``?socket_timeout=``
+    in the URL overrides it); a client you pass keeps its own settings.
     Every key starts with ``key_prefix``; stores with different prefixes never meet.
 
     Keys (``P`` is the prefix; no raw token is ever written, only its SHA-256 digest):
@@ -184,7 +111,7 @@ class RedisSessionDatabase:
     change together: a create refuses a taken id or digest, two concurrent deletes of one
     session end it exactly once, and no delete leaves a key or index entry behind. Index
     entries of sessions that expired by TTL are dropped when their user's sessions are
-    listed or deleted, and by ``purge_expired``: run it now and then (hourly, say).
+    listed or deleted, and by ``purge_expired``: run ``purge_periodically()`` in a task.
 
     Scripts reach keys derived from their arguments, as a single Redis server allows; on
     Redis Cluster, put a hash tag in the prefix (``"{sessions}:"``) so all keys share a
@@ -195,12 +122,16 @@ class RedisSessionDatabase:
         store = RedisSessionDatabase("redis://127.0.0.1:6379/0", key_prefix="myapp:")
         manager = SessionManager(session_db=store)
         app.include_router(manager.router, prefix="/auth/sessions")
-        await store.purge_expired()  # now and then, from a periodic task
+        purger = asyncio.create_task(store.purge_periodically(3600))  # at start-up
         await store.aclose()  # at shutdown
     """
 
     def __init__(
-        self, url_or_client: str | aioredis.Redis, *, key_prefix: str = "asgi_kit:"
+        self,
+        url_or_client: str | aioredis.Redis,
+        *,
+        key_prefix: str = "asgi_kit:",
+        timeout: float = 5.0,
     ) -> None:
         if not key_prefix:
             raise ConfigurationError("key_prefix must not be empty (clear() deletes by prefix)")
@@ -209,13 +140,19 @@ class RedisSessionDatabase:
         if isinstance(url_or_client, str):
             # redis-py's pool refuses commands beyond its cap (100 by default): allow bursts.
             # (A BlockingConnectionPool would queue them instead, at ~15% of a GET's latency.)
+            # One immediate retry on a broken connection (a restarted server), none after a
+            # timeout: redis-py's default of ten retries would keep a request 50 s or more.
             self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                url_or_client, max_connections=1000
+                url_or_client,
+                max_connections=1000,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
             )
         else:
             self._redis = url_or_client
         self._scripts = {
-            name: self._redis.register_script(_LUA_LIB + body) for name, body in _SCRIPTS.items()
+            name: self._redis.register_script(LIBRARY + body) for name, body in SCRIPTS.items()
         }
 
     async def create(self, session: Session) -> None:
@@ -267,6 +204,14 @@ class RedisSessionDatabase:
             total += removed
             if removed < _PURGE_BATCH:
                 return total
+
+    async def purge_periodically(self, interval: float = 3600) -> None:
+        """Run ``purge_expired`` every ``interval`` seconds, forever (start it in a task).
+
+        It drops the index entries of sessions that Redis expired by TTL; an outage is
+        logged and does not stop the loop.
+        """
+        await purge_periodically(self, interval)
 
     async def clear(self) -> None:
         """Delete every key under the prefix (with SCAN, never KEYS); for tests and operations."""

@@ -2,9 +2,11 @@
 
 Tests point a store at ``proxy.port`` instead of the real server, then ``cut()`` it (the
 listener closes and every live connection is aborted, as if the server had died) and
-``restore()`` it. ``hold()`` makes the proxy keep what clients send instead of forwarding
-it, so a test can cut the server while a request is in flight: ``await proxy.held.wait()``
-returns once a client has sent a request that the server will never see.
+``restore()`` it. ``hold()`` stops forwarding what clients send while every connection
+stays open, as if the server had stopped answering: ``await proxy.held.wait()`` returns
+once a client has sent a request that the server has not seen. A test can then ``cut()``
+the server while that request is in flight, or ``restore()`` it: what was held is
+forwarded then, late, as a server that hung and recovered would finally read it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class TcpProxy:
         self.target = target
         self.port = 0
         self.held = asyncio.Event()
-        self._holding = False
+        self._flowing = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -44,9 +46,9 @@ class TcpProxy:
         return self._server is not None
 
     async def restore(self) -> None:
-        """Listen again (on the same port after the first time) and forward faithfully."""
-        self._holding = False
+        """Listen again (on the same port after the first time), forward what was held."""
         self.held.clear()
+        self._flowing.set()
         if self._server is None:
             self._server = await asyncio.start_server(
                 self._accept, "127.0.0.1", self.port, reuse_address=True
@@ -55,7 +57,7 @@ class TcpProxy:
 
     def hold(self) -> None:
         """From now on keep client bytes instead of forwarding them (see ``held``)."""
-        self._holding = True
+        self._flowing.clear()
 
     async def cut(self) -> None:
         """Stop listening and abort every live connection, both sides."""
@@ -95,9 +97,9 @@ class TcpProxy:
     ) -> None:
         try:
             while data := await reader.read(65536):
-                if upstream and self._holding:
+                if upstream and not self._flowing.is_set():
                     self.held.set()
-                    continue
+                    await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except OSError:

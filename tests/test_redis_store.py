@@ -289,6 +289,31 @@ async def test_purge_counts_every_expired_session_once(
     }
 
 
+async def test_purge_periodically_drops_what_ttl_left_behind(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    user = uuid.uuid4()
+    expired = new(user, expires_at=utcnow() - timedelta(seconds=1))  # Redis drops its data
+    forever = new(user)
+    for s in (expired, forever):
+        await store.create(s)
+    p = store.key_prefix
+    assert await raw.zcard(f"{p}u:{user}") == 2
+
+    async def cleaned() -> bool:
+        return await raw.zrange(f"{p}u:{user}", 0, -1) == [str(forever.id)]
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(store.purge_periodically, 0.01)
+        await wait_until(cleaned, "the loop drops the expired session's index entries")
+        tasks.cancel_scope.cancel()
+    assert await keys(raw, store) == {
+        f"{p}s:{forever.token_digest}",
+        f"{p}id:{forever.id}",
+        f"{p}u:{user}",
+    }
+
+
 async def test_purge_works_in_batches(store: RedisSessionDatabase, raw: aioredis.Redis) -> None:
     gone = utcnow() - timedelta(seconds=1)
     for _ in range(1203):  # more than two batches of 500

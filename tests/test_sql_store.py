@@ -8,21 +8,24 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import MetaData, func, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import MetaData, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from asgi_kit import (
     ConfigurationError,
     InMemorySessionDatabase,
+    Session,
     SQLAlchemySessionDatabase,
     StoreUnavailableError,
+    generate_token,
     session_database_from_url,
     session_table,
     utcnow,
 )
 from fastapi_users.extensions.session_manager import SessionManager
 
-from .servers import unique_name
+from .servers import POSTGRES_ADDRESS, POSTGRES_URL, require, unique_name
 from .stores import open_store, store_url
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +45,25 @@ async def test_rows_never_hold_the_raw_token(kind: str, tmp_path: Path) -> None:
         dumped = repr([tuple(r) for r in rows])
         assert "raw-secret-token" not in dumped
         assert token not in dumped
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_idle_timeouts_read_back_exactly(kind: str, tmp_path: Path) -> None:
+    idle = timedelta(days=30, microseconds=7)
+    session = Session(user_id=uuid.uuid4(), token=generate_token(), idle_timeout=idle)
+    async with open_store(kind, tmp_path) as store:
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        await store.create(session)
+        for got in (
+            await store.get_by_token_digest(session.token_digest),
+            await store.get(session.id),
+            *await store.list_for_user(session.user_id),
+        ):
+            assert got == session
+            assert got.idle_timeout == idle
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(select(store.table.c.idle_timeout_us))).scalar()
+        assert stored == idle // timedelta(microseconds=1)
 
 
 async def test_sqlite_file_survives_a_new_store_object(tmp_path: Path) -> None:
@@ -71,6 +93,28 @@ async def test_table_in_your_own_metadata_and_engine(tmp_path: Path) -> None:
         count = (await conn.execute(select(func.count()).select_from(table))).scalar()
     assert count == 1
     await engine.dispose()
+
+
+def checked_out(engine: AsyncEngine) -> int:
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool.checkedout()
+
+
+async def test_only_a_store_that_made_its_engine_keeps_a_connection(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'app.sqlite3'}")
+    borrowed = SQLAlchemySessionDatabase(engine)
+    owned = SQLAlchemySessionDatabase(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+    for store in (borrowed, owned):
+        await store.create_table()
+        session = await SessionManager(session_db=store).create_session(uuid.uuid4(), "tok")
+        assert await store.get_by_token_digest(session.token_digest) == session
+    # The app may dispose of its engine without closing the store: nothing is left out.
+    assert checked_out(engine) == 0
+    await engine.dispose()
+    assert checked_out(owned.engine) == 1  # kept for look-ups...
+    await owned.aclose()
+    assert checked_out(owned.engine) == 0  # ...until aclose()
 
 
 def test_urls_get_async_drivers(tmp_path: Path) -> None:
@@ -111,3 +155,49 @@ async def test_unreachable_server_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailableError, match="unavailable"):
         await store.get_by_token_digest("0" * 64)
     await store.aclose()
+
+
+async def test_purge_periodically_refuses_a_non_positive_interval(tmp_path: Path) -> None:
+    async with open_store("sqlite", tmp_path) as store:
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        with pytest.raises(ConfigurationError, match="interval"):
+            await store.purge_periodically(0)
+
+
+async def test_a_pool_with_no_free_connection_raises_store_unavailable() -> None:
+    require("PostgreSQL", POSTGRES_ADDRESS)
+    engine = create_async_engine(POSTGRES_URL, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    store = SQLAlchemySessionDatabase(engine, table_name=unique_name("sessions"))
+    await store.create_table()
+    session = await SessionManager(session_db=store).create_session(uuid.uuid4(), "tok")
+    digest, user = session.token_digest, session.user_id
+    try:
+        assert await store.get_by_token_digest(digest) == session
+        assert await store.list_for_user(user) == [session]
+        async with engine.connect() as busy:
+            await busy.execute(text("SELECT 1"))
+            with pytest.raises(StoreUnavailableError, match="TimeoutError"):
+                await store.get_by_token_digest(digest)
+            with pytest.raises(StoreUnavailableError, match="TimeoutError"):
+                await store.list_for_user(user)
+        assert await store.get_by_token_digest(digest) == session
+    finally:
+        await store.drop_table()
+        await store.aclose()
+        await engine.dispose()
+
+
+def test_one_store_serves_one_event_loop_after_another(tmp_path: Path) -> None:
+    # As the synchronous SessionManager calls do: each anyio.run() is a new event loop.
+    store = SQLAlchemySessionDatabase(store_url("sqlite", tmp_path))
+    session = Session(user_id=uuid.uuid4(), token=generate_token())
+
+    async def set_up() -> None:
+        await store.create_table()
+        await store.create(session)
+
+    anyio.run(set_up)
+    for _ in range(3):
+        assert anyio.run(store.get_by_token_digest, session.token_digest) == session
+        assert anyio.run(store.list_for_user, session.user_id) == [session]
+    anyio.run(store.aclose)

@@ -1,39 +1,48 @@
 """The persistent stores behind real apps: new processes, two instances, fifty clients, outages.
 
-Every test runs over HTTP through ``SessionManager`` and ``BearerAuthMiddleware``, against
-the real SQLite file, PostgreSQL server and Redis server (see ``tests/servers.py``).
+The tests run against the real SQLite file, PostgreSQL server and Redis server (see
+``tests/servers.py``), over HTTP through ``SessionManager`` and ``BearerAuthMiddleware``
+except where a background task or a single look-up is the subject. Outages go through
+``tests/proxy.py``: a server that dies mid-request, one that stops answering, cancellation.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI, HTTPException, Request
+from sqlalchemy import func, select
+from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp
 
 from asgi_kit import (
     BearerAuthMiddleware,
     ErrorCode,
     RedisSessionDatabase,
+    Session,
     SessionDatabase,
     SQLAlchemySessionDatabase,
     StoreUnavailableError,
     generate_token,
+    utcnow,
 )
 from fastapi_users.extensions.session_manager import SessionManager
 
 from .proxy import TcpProxy
-from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, require, unique_name
+from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, REDIS_URL, require, unique_name
 from .stores import open_store
 
 pytestmark = pytest.mark.anyio
@@ -283,18 +292,18 @@ async def test_fifty_concurrent_clients_add_up(kind: str, tmp_path: Path) -> Non
 
 @asynccontextmanager
 async def store_behind(
-    kind: str, proxy: TcpProxy
+    kind: str, proxy: TcpProxy, *, name: str | None = None, wait: float = 5.0
 ) -> AsyncIterator[RedisSessionDatabase | SQLAlchemySessionDatabase]:
-    """A fresh store of ``kind`` that reaches its server through ``proxy``."""
-    name = unique_name("sessions")
+    """A fresh store of ``kind`` (``name`` as in ``open_store``) that reaches its server
+    through ``proxy`` and waits ``wait`` seconds at most for each answer."""
+    name = name or unique_name("sessions")
     store: RedisSessionDatabase | SQLAlchemySessionDatabase
     if kind == "redis":
-        store = RedisSessionDatabase(
-            f"redis://127.0.0.1:{proxy.port}/0", key_prefix=f"test:{name}:"
-        )
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        store = RedisSessionDatabase(url, key_prefix=f"test:{name}:", timeout=wait)
     else:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
-        store = SQLAlchemySessionDatabase(url, table_name=name)
+        store = SQLAlchemySessionDatabase(url, table_name=name, timeout=wait)
         await store.create_table()
     try:
         yield store
@@ -304,14 +313,19 @@ async def store_behind(
         await store.aclose()
 
 
-@pytest.mark.parametrize("kind", [POSTGRES, REDIS])
-async def test_a_server_outage_is_a_503_then_service_resumes(kind: str) -> None:
+def server_of(kind: str) -> tuple[str, int]:
+    """The address of ``kind``'s server; skips (or fails under CI) if it is unreachable."""
     server, address = (
         ("Redis", REDIS_ADDRESS) if kind == "redis" else ("PostgreSQL", POSTGRES_ADDRESS)
     )
     require(server, address)
+    return address
+
+
+@pytest.mark.parametrize("kind", [POSTGRES, REDIS])
+async def test_a_server_outage_is_a_503_then_service_resumes(kind: str) -> None:
     async with (
-        TcpProxy(address) as proxy,
+        TcpProxy(server_of(kind)) as proxy,
         store_behind(kind, proxy) as store,
         http(make_app(store)) as client,
     ):
@@ -343,3 +357,115 @@ async def test_a_server_outage_is_a_503_then_service_resumes(kind: str) -> None:
         assert await listed(client, token) == [sid]  # the session survived the outage
         other_sid, other_token = await login(client, user)
         assert await listed(client, other_token) == [other_sid, sid]
+
+
+@pytest.mark.parametrize("kind", [POSTGRES, REDIS])
+async def test_a_server_that_stops_answering_is_a_503_then_service_resumes(kind: str) -> None:
+    async with (
+        TcpProxy(server_of(kind)) as proxy,
+        store_behind(kind, proxy, wait=0.5) as store,
+        http(make_app(store)) as client,
+    ):
+        user = uuid.uuid4()
+        sid, token = await login(client, user)
+        assert await listed(client, token) == [sid]
+
+        proxy.hold()  # connections stay open, but nothing reaches the server any more
+        with anyio.fail_after(60):  # a request that hangs fails the test instead of the run
+            for method, path in [("GET", "/auth/sessions"), ("DELETE", "/auth/sessions")]:
+                r = await client.request(method, path, headers=bearer(token))
+                assert (r.status_code, r.json()) == (503, UNAVAILABLE)
+            with pytest.raises(StoreUnavailableError, match="TimeoutError"):
+                await store.list_for_user(user)
+        assert proxy.held.is_set()
+
+        await proxy.restore()  # the server answers again (and reads what was held, late)
+        assert await listed(client, token) == [sid]
+        other_sid, other_token = await login(client, user)
+        assert await listed(client, other_token) == [other_sid, sid]
+
+
+async def tracked(store: SessionDatabase) -> int:
+    """How many sessions ``store`` still tracks, read past its API."""
+    if isinstance(store, RedisSessionDatabase):
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            return int(await client.zcard(f"{store.key_prefix}deadlines"))
+        finally:
+            await client.aclose()
+    assert isinstance(store, SQLAlchemySessionDatabase)
+    async with store.engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).select_from(store.table))).scalar()
+    return int(count or 0)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` (work of a background task) until it is true."""
+    for _ in range(500):
+        if await check():
+            return
+        await anyio.sleep(0.02)
+    pytest.fail(f"timed out waiting until {what}")
+
+
+@pytest.mark.parametrize("kind", [POSTGRES, REDIS])
+async def test_purge_periodically_outlives_an_outage(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="asgi_kit")
+    name = unique_name("sessions")
+    gone = utcnow() - timedelta(seconds=1)
+    expired = [Session(user_id=uuid.uuid4(), token=generate_token(), expires_at=gone) for _ in "ab"]
+    async with (
+        TcpProxy(server_of(kind)) as proxy,
+        store_behind(kind, proxy, name=name, wait=0.5) as store,
+        open_store(kind, tmp_path, name=name) as direct,  # the same data, not through the proxy
+        anyio.create_task_group() as tasks,
+    ):
+        await direct.create(expired[0])
+        tasks.start_soon(store.purge_periodically, 0.02)
+
+        async def purged() -> bool:
+            return await tracked(direct) == 0
+
+        async def failed() -> bool:
+            return "purging expired sessions failed" in caplog.text
+
+        await wait_until(purged, "the first session is purged")
+        await proxy.cut()
+        await wait_until(failed, "a purge fails while the server is away")
+        await direct.create(expired[1])
+        assert await tracked(direct) == 1
+        await proxy.restore()
+        await wait_until(purged, "the loop, still running, purges the second session")
+        tasks.cancel_scope.cancel()
+    assert "session store unavailable" in caplog.text
+    for session in expired:
+        assert session.token_digest not in caplog.text
+        assert session.token not in caplog.text
+
+
+@pytest.mark.postgres
+async def test_a_look_up_cancelled_in_flight_leaves_no_connection_behind() -> None:
+    async with (
+        TcpProxy(server_of("postgres")) as proxy,
+        store_behind("postgres", proxy) as store,
+    ):
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        pool = store.engine.sync_engine.pool
+        assert isinstance(pool, QueuePool)
+        session = await SessionManager(session_db=store).create_session(uuid.uuid4(), "tok")
+        assert await store.get_by_token_digest(session.token_digest) == session
+        assert pool.checkedout() == 1  # the connection kept for look-ups
+
+        proxy.hold()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(store.get_by_token_digest, session.token_digest)
+            with anyio.fail_after(10):
+                await proxy.held.wait()
+            tasks.cancel_scope.cancel()  # as a server does when its client goes away
+        assert pool.checkedout() == 0  # that connection, its state unknown, was dropped
+
+        await proxy.restore()
+        assert await store.get_by_token_digest(session.token_digest) == session
+        assert pool.checkedout() == 1

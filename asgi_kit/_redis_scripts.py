@@ -1,0 +1,84 @@
+"""The Lua scripts of ``RedisSessionDatabase``.
+
+Each runs atomically, so a session's keys and index entries change together. ARGV[1] is
+always the key prefix; an id key holds "<user id>:<digest>" (36 + 1 + 64 characters).
+"""
+
+from __future__ import annotations
+
+LIBRARY = """
+local p = ARGV[1]
+local function forget(uid, sid)
+  redis.call('ZREM', p .. 'u:' .. uid, sid)
+  redis.call('ZREM', p .. 'deadlines', uid .. ':' .. sid)
+end
+local function take(sid, uid)
+  local idkey = p .. 'id:' .. sid
+  local ref = redis.call('GET', idkey)
+  if not ref or (uid and string.sub(ref, 1, 36) ~= uid) then return false end
+  local skey = p .. 's:' .. string.sub(ref, 38)
+  local value = redis.call('GET', skey)
+  redis.call('DEL', skey, idkey)
+  forget(string.sub(ref, 1, 36), sid)
+  return value
+end
+local function save(skey, idkey, value, ref, pxat, deadline, member)
+  if pxat == '' then
+    redis.call('SET', skey, value)
+    return redis.call('SET', idkey, ref)
+  end
+  redis.call('SET', skey, value, 'PXAT', pxat)
+  redis.call('SET', idkey, ref, 'PXAT', pxat)
+  redis.call('ZADD', p .. 'deadlines', deadline, member)
+end
+"""
+SCRIPTS = {
+    # KEYS: session, id, user. ARGV: p, value, ref, pxat, deadline, member, sid, created.
+    "create": """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+return 1""",
+    # KEYS: session, id. ARGV: p, value, ref, pxat, deadline, member.
+    "touch": """
+if redis.call('GET', KEYS[2]) ~= ARGV[3] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return 1""",
+    # KEYS: id. ARGV: p.
+    "get": """
+local ref = redis.call('GET', KEYS[1])
+return ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))""",
+    # KEYS: user. ARGV: p, uid. Drops the entries of sessions gone by TTL.
+    "list": """
+local out = {}
+for _, sid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+  local ref = redis.call('GET', p .. 'id:' .. sid)
+  local value = ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))
+  if value then out[#out + 1] = value else take(sid, ARGV[2]); forget(ARGV[2], sid) end
+end
+return out""",
+    # ARGV: p, sid.
+    "delete": "return take(ARGV[2], false)",
+    # KEYS: user. ARGV: p, uid, ids to keep...
+    "delete_for_user": """
+local keep, out = {}, {}
+for i = 3, #ARGV do keep[ARGV[i]] = true end
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if not keep[sid] then
+    out[#out + 1] = take(sid, ARGV[2]) or nil
+    forget(ARGV[2], sid)
+  elseif redis.call('EXISTS', p .. 'id:' .. sid) == 0 then
+    forget(ARGV[2], sid)
+  end
+end
+return out""",
+    # KEYS: deadlines. ARGV: p, now (microseconds), batch size.
+    "purge": """
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+for _, m in ipairs(members) do
+  local uid, sid = string.sub(m, 1, 36), string.sub(m, 38)
+  take(sid, uid)
+  forget(uid, sid)
+end
+return #members""",
+}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import MutableMapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ._clock import utcnow
+from ._clock import as_utc, utcnow
 from ._errors import DuplicateSessionError
 from ._models import Session
 
@@ -17,6 +18,8 @@ class InMemorySessionDatabase:
 
     Look-up by token or id is O(1); listing a user's k sessions is O(k). Every change
     holds one lock, so the store stays consistent under asyncio tasks and threads alike.
+    A heap of deadlines makes ``pop_expired`` and ``purge_expired`` O(log n) per session
+    removed, without a scan of all sessions.
 
     ``mapping`` is the backing map (digest -> Session), a fresh dict by default. Passing
     your own ``dict`` lets a test look inside; sessions already in it are indexed, and
@@ -27,6 +30,10 @@ class InMemorySessionDatabase:
         self._sessions: MutableMapping[str, Session] = {} if mapping is None else mapping
         self._by_id: dict[UUID, Session] = {}
         self._by_user: dict[UUID, dict[UUID, None]] = {}
+        # (deadline, id) of every session with a deadline. Entries are never removed in
+        # place: one whose session is gone, or was touched since, is skipped when it
+        # comes up, and the heap is rebuilt when such entries outnumber the live ones.
+        self._deadlines: list[tuple[datetime, UUID]] = []
         self._lock = threading.Lock()
         for digest, session in list(self._sessions.items()):
             if not isinstance(session, Session) or session.token_digest != digest:
@@ -72,6 +79,7 @@ class InMemorySessionDatabase:
             if stored is not None:
                 updated = stored.replace(last_seen_at=last_seen_at)
                 self._sessions[stored.token_digest] = self._by_id[stored.id] = updated
+                self._schedule(updated)
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""
@@ -92,12 +100,24 @@ class InMemorySessionDatabase:
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions that stopped being active before ``now``; return how many."""
-        now = now or utcnow()
+        return len(self._pop_due(now, None))
+
+    async def pop_expired(self, now: datetime | None = None, *, limit: int = 500) -> list[Session]:
+        """Delete and return up to ``limit`` sessions due by ``now``, earliest deadline first."""
+        return self._pop_due(now, limit)
+
+    def _pop_due(self, now: datetime | None, limit: int | None) -> list[Session]:
+        now = utcnow() if now is None else as_utc(now)
+        heap = self._deadlines
+        popped: list[Session] = []
         with self._lock:
-            doomed = [s for s in self._by_id.values() if not s.is_active(now)]
-            for session in doomed:
-                self._remove(session)
-        return len(doomed)
+            while heap and heap[0][0] <= now and (limit is None or len(popped) < limit):
+                deadline, session_id = heapq.heappop(heap)
+                session = self._by_id.get(session_id)
+                if session is not None and session.deadline == deadline:
+                    self._remove(session)
+                    popped.append(session)
+        return popped
 
     def _active(self, session: Session | None) -> Session | None:
         return session if session is not None and session.is_active() else None
@@ -105,6 +125,18 @@ class InMemorySessionDatabase:
     def _index(self, session: Session) -> None:
         self._by_id[session.id] = session
         self._by_user.setdefault(session.user_id, {})[session.id] = None
+        self._schedule(session)
+
+    def _schedule(self, session: Session) -> None:
+        # Caller holds the lock (or is __init__).
+        deadline = session.deadline
+        if deadline is None:
+            return
+        heap = self._deadlines
+        heapq.heappush(heap, (deadline, session.id))
+        if len(heap) > 2 * len(self._by_id) + 64:
+            heap[:] = [(d, s.id) for s in self._by_id.values() if (d := s.deadline) is not None]
+            heapq.heapify(heap)
 
     def _remove(self, session: Session) -> None:
         # Caller holds the lock.

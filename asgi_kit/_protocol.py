@@ -18,6 +18,12 @@ class SessionDatabase(Protocol):
     a session that is no longer active (``Session.is_active()`` is false), and no store
     needs, or keeps, the raw token. Server failures raise ``StoreUnavailableError``.
 
+    ``pop_expired`` hands back the expired sessions it deletes (deadline at or before
+    ``now``), earliest deadline first, so each expiry can be reported: each session goes
+    to exactly one caller, even when several processes pop at once, and a batch shorter
+    than ``limit`` means nothing more is due (or another caller is taking it).
+    ``purge_expired`` is the bulk delete that only counts.
+
     A minimal custom store::
 
         class MyStore:
@@ -31,6 +37,9 @@ class SessionDatabase(Protocol):
                 self, user_id: UUID, *, keep: Sequence[UUID] = ()
             ) -> list[Session]: ...
             async def purge_expired(self, now: datetime | None = None) -> int: ...
+            async def pop_expired(
+                self, now: datetime | None = None, *, limit: int = 500
+            ) -> list[Session]: ...
     """
 
     async def create(self, session: Session) -> None:
@@ -67,4 +76,8 @@ class SessionDatabase(Protocol):
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions that stopped being active before ``now``; return how many."""
+        ...
+
+    async def pop_expired(self, now: datetime | None = None, *, limit: int = 500) -> list[Session]:
+        """Delete and return up to ``limit`` sessions due by ``now`` (default: the current time)."""
         ...

@@ -18,6 +18,7 @@ from ._clock import utcnow
 from ._errors import ConfigurationError, DuplicateSessionError
 from ._models import Session
 from ._redis_scripts import LIBRARY, SCRIPTS
+from ._resolver import as_interval
 from ._server_stores import purge_periodically, store_unavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -106,12 +107,18 @@ class RedisSessionDatabase:
     - ``P u:<user id>``: sorted set of the user's session ids, scored by ``created_at``;
     - ``P deadlines``: sorted set of ``<user id>:<session id>``, scored by deadline.
 
-    A session with a deadline gets a native TTL (``PXAT``) at its deadline on both of its
-    keys, moved by ``touch``. Every change is one Lua script, so the keys and both indexes
-    change together: a create refuses a taken id or digest, two concurrent deletes of one
-    session end it exactly once, and no delete leaves a key or index entry behind. Index
-    entries of sessions that expired by TTL are dropped when their user's sessions are
-    listed or deleted, and by ``purge_expired``: run ``purge_periodically()`` in a task.
+    A session with a deadline gets a native TTL (``PXAT``) on both of its keys at its
+    deadline plus ``expired_grace`` (seconds or a timedelta, default one hour), moved by
+    ``touch``: how long an expired session's record is kept for ``pop_expired``; run
+    purges more often than this. Until then the record is still there but never returned
+    by a read (each one checks ``Session.is_active``); ``pop_expired`` takes it, so its
+    expiry can be reported. Every change is one Lua script, so the keys and both indexes
+    change together: a create refuses a taken id or digest, two concurrent deletes or pops
+    of one session end it exactly once, and no delete leaves a key or index entry behind.
+    Index entries of sessions whose keys TTL removed (the grace is over) are dropped, and
+    not reported, when their user's sessions are listed or deleted and by
+    ``pop_expired``/``purge_expired``: run ``SessionManager.purge_periodically()`` (or
+    this store's ``purge_periodically()``, which only counts) in a task.
 
     Scripts reach keys derived from their arguments, as a single Redis server allows; on
     Redis Cluster, put a hash tag in the prefix (``"{sessions}:"``) so all keys share a
@@ -122,7 +129,7 @@ class RedisSessionDatabase:
         store = RedisSessionDatabase("redis://127.0.0.1:6379/0", key_prefix="myapp:")
         manager = SessionManager(session_db=store)
         app.include_router(manager.router, prefix="/auth/sessions")
-        purger = asyncio.create_task(store.purge_periodically(3600))  # at start-up
+        purger = asyncio.create_task(manager.purge_periodically(600))  # at start-up
         await store.aclose()  # at shutdown
     """
 
@@ -132,10 +139,14 @@ class RedisSessionDatabase:
         *,
         key_prefix: str = "asgi_kit:",
         timeout: float = 5.0,
+        expired_grace: timedelta | float = 3600,
     ) -> None:
         if not key_prefix:
             raise ConfigurationError("key_prefix must not be empty (clear() deletes by prefix)")
         self.key_prefix = key_prefix
+        #: How long an expired session's keys outlive its deadline, for ``pop_expired``.
+        self.expired_grace = as_interval(expired_grace, "expired_grace")
+        self._grace_ms = -(-self.expired_grace // timedelta(milliseconds=1))
         self._owned = isinstance(url_or_client, str)
         if isinstance(url_or_client, str):
             # redis-py's pool refuses commands beyond its cap (100 by default): allow bursts.
@@ -205,13 +216,30 @@ class RedisSessionDatabase:
             if removed < _PURGE_BATCH:
                 return total
 
+    async def pop_expired(self, now: datetime | None = None, *, limit: int = 500) -> list[Session]:
+        """Delete and return up to ``limit`` sessions due by ``now``, earliest deadline first.
+
+        Index entries whose keys are already gone (expired longer ago than
+        ``expired_grace``) are dropped on the way and not returned: nothing is left to
+        report. Each script run looks at no more entries than it still has room for.
+        """
+        key, as_of = f"{self.key_prefix}deadlines", _micros(now or utcnow())
+        popped: list[Session] = []
+        while len(popped) < limit:
+            wanted = limit - len(popped)
+            looked_at, *raws = await self._run("pop_expired", [key], [as_of, wanted])
+            popped += map(_decode, raws)
+            if looked_at < wanted:
+                break
+        return popped
+
     async def purge_periodically(self, interval: float = 3600) -> None:
         """Run ``purge_expired`` every ``interval`` seconds, forever (start it in a task).
 
-        It drops the index entries of sessions that Redis expired by TTL; an outage is
-        logged and does not stop the loop.
+        It deletes expired sessions and drops the index entries of those whose keys TTL
+        removed, without reporting them; an outage is logged and does not stop the loop.
         """
-        await purge_periodically(self, interval)
+        await purge_periodically(self.purge_expired, interval)
 
     async def clear(self) -> None:
         """Delete every key under the prefix (with SCAN, never KEYS); for tests and operations."""
@@ -242,16 +270,15 @@ class RedisSessionDatabase:
     def _user_key(self, user_id: UUID) -> str:
         return f"{self.key_prefix}u:{user_id}"
 
-    @staticmethod
-    def _payload(session: Session) -> list[str | int]:
-        """value, id-key ref, PXAT (ms, rounded up: data outlives the deadline), deadline."""
+    def _payload(self, session: Session) -> list[str | int]:
+        """value, id-key ref, PXAT (ms, rounded up, plus the grace), deadline (us), member."""
         ref = f"{session.user_id}:{session.token_digest}"
         deadline = session.deadline
         if deadline is None:
             return [_encode(session), ref, "", 0, ""]
         micros = _micros(deadline)
         member = f"{session.user_id}:{session.id}"
-        return [_encode(session), ref, -(-micros // 1000), micros, member]
+        return [_encode(session), ref, -(-micros // 1000) + self._grace_ms, micros, member]
 
 
 def _active(raw: bytes | str | None) -> Session | None:

@@ -72,6 +72,17 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   end
 end
 return out""",
+    # KEYS: deadlines. ARGV: p, now (microseconds), how many. Returns how many entries it
+    # looked at, then the sessions it took; entries whose data TTL removed are only dropped.
+    "pop_expired": """
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local out = {#members}
+for _, m in ipairs(members) do
+  local uid, sid = string.sub(m, 1, 36), string.sub(m, 38)
+  out[#out + 1] = take(sid, uid) or nil
+  forget(uid, sid)
+end
+return out""",
     # KEYS: deadlines. ARGV: p, now (microseconds), batch size.
     "purge": """
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])

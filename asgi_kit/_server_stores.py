@@ -1,16 +1,18 @@
 """What the server-backed stores (SQL, Redis) share: the outage error, the periodic purge.
 
+``SessionManager.purge_periodically`` runs the same loop over its own ``purge_expired``.
+
 No driver is imported here, so either store works without the other's extra installed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from ._errors import ConfigurationError, StoreUnavailableError
-from ._protocol import SessionDatabase
 
 logger = logging.getLogger("asgi_kit")
 
@@ -27,16 +29,17 @@ def store_unavailable(server: str, cause: BaseException) -> StoreUnavailableErro
     return StoreUnavailableError(f"session store unavailable ({server}: {reason})")
 
 
-async def purge_periodically(store: SessionDatabase, interval: float) -> None:
-    """Call ``store.purge_expired()`` every ``interval`` seconds, forever.
+async def purge_periodically(purge: Callable[[], Awaitable[int]], interval: float) -> None:
+    """Call ``purge()`` (it returns how many sessions it removed) every ``interval`` s, forever.
 
-    An outage does not end the loop: it is logged, and the next round tries again.
+    An outage (``StoreUnavailableError``) does not end the loop: it is logged, and the
+    next round tries again.
     """
     if interval <= 0:
         raise ConfigurationError(f"interval must be positive, got {interval!r}")
     while True:
         try:
-            removed = await store.purge_expired()
+            removed = await purge()
         except StoreUnavailableError:
             logger.warning("purging expired sessions failed; next try in %s s", interval)
         else:

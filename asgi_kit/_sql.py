@@ -24,12 +24,19 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ._clock import utcnow
+from ._clock import as_utc, utcnow
 from ._errors import DuplicateSessionError, StoreUnavailableError
 from ._models import Session
 from ._server_stores import purge_periodically, store_unavailable
 from ._sql_reader import TIMEOUTS, DigestReader
-from ._sql_schema import COLUMNS, active_session, active_sessions, session_row, session_table
+from ._sql_schema import (
+    COLUMNS,
+    active_session,
+    active_sessions,
+    session_from_row,
+    session_row,
+    session_table,
+)
 
 __all__ = ["SQLAlchemySessionDatabase", "make_engine", "session_table"]
 
@@ -69,6 +76,16 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
     return engine
 
 
+def _as_of(now: datetime | None) -> datetime:
+    # In UTC: SQLite compares the stored (UTC, zone-less) text, not moments.
+    return utcnow() if now is None else as_utc(now)
+
+
+def _deadline(session: Session) -> datetime:
+    assert session.deadline is not None  # only sessions with a deadline expire
+    return session.deadline
+
+
 class SQLAlchemySessionDatabase:
     """Sessions in one table through SQLAlchemy's async engine (aiosqlite or asyncpg).
 
@@ -90,8 +107,10 @@ class SQLAlchemySessionDatabase:
     made its engine keeps one pooled connection checked out until ``aclose()``; with an
     engine you pass, each look-up checks one out (slower, but the store holds nothing).
 
-    Only token digests are stored. Expired rows are never returned; ``purge_expired()``
-    deletes them, and ``purge_periodically(interval)`` does so in a background task.
+    Only token digests are stored. Expired rows are never returned; ``pop_expired()``
+    deletes and returns them in batches (``SessionManager.purge_expired()`` reports each
+    one), ``purge_expired()`` deletes them all and counts, and
+    ``purge_periodically(interval)`` runs it in a background task.
     """
 
     def __init__(
@@ -187,23 +206,39 @@ class SQLAlchemySessionDatabase:
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete sessions that stopped being active before ``now``; return how many."""
-        query = delete(self.table).where(self.table.c.deadline <= (now or utcnow()))
+        query = delete(self.table).where(self.table.c.deadline <= _as_of(now))
         async with self._connect() as conn:
             return (await conn.execute(query)).rowcount
+
+    async def pop_expired(self, now: datetime | None = None, *, limit: int = 500) -> list[Session]:
+        """Delete and return up to ``limit`` sessions due by ``now``, earliest deadline first.
+
+        One statement per call: a DELETE of the ``limit`` earliest due rows, RETURNING
+        them (SQLite 3.35 or later, as every delete of this store). PostgreSQL picks the
+        rows ``FOR UPDATE SKIP LOCKED``, so concurrent pops take different rows instead of
+        waiting on each other; SQLite runs one writer at a time.
+        """
+        c = self.table.c
+        due = select(c.id).where(c.deadline <= _as_of(now)).order_by(c.deadline).limit(limit)
+        if self._server == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        popped = await self._delete(c.id.in_(due.scalar_subquery()), active=False)
+        return sorted(popped, key=_deadline)
 
     async def purge_periodically(self, interval: float = 3600) -> None:
         """Run ``purge_expired`` every ``interval`` seconds, forever (start it in a task).
 
         An outage is logged and does not stop the loop.
         """
-        await purge_periodically(self, interval)
+        await purge_periodically(self.purge_expired, interval)
 
-    async def _delete(self, where: ColumnElement[bool]) -> list[Session]:
+    async def _delete(self, where: ColumnElement[bool], *, active: bool = True) -> list[Session]:
+        """Delete the rows ``where`` matches; return their sessions (the active ones only)."""
         columns = [self.table.c[name] for name in COLUMNS]
         query = delete(self.table).where(where).returning(*columns)
         async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
-        return active_sessions(rows)
+        return active_sessions(rows) if active else [session_from_row(row) for row in rows]
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from asgi_kit import InMemorySessionDatabase, SessionDatabase
@@ -28,17 +28,18 @@ def store_url(kind: str, tmp_path: Path) -> str:
 
 @asynccontextmanager
 async def open_store(
-    kind: str, tmp_path: Path, *, name: str | None = None
+    kind: str, tmp_path: Path, *, name: str | None = None, owner: bool | None = None
 ) -> AsyncIterator[SessionDatabase]:
     """Open an isolated, empty store of ``kind``; drop its table or keys afterwards.
 
     Two calls with the same ``name`` (and ``tmp_path``) open the same data, as two app
-    instances would; the one that created it (``name`` None) cleans it up.
+    instances would; the owner cleans it up: by default the one that created it (``name``
+    None), else the one opened with ``owner=True``.
     """
     if kind == "memory":
         yield InMemorySessionDatabase()
         return
-    owner = name is None
+    owner = name is None if owner is None else owner
     name = name or unique_name("sessions")
     url = store_url(kind, tmp_path)
     if kind == "redis":
@@ -62,3 +63,18 @@ async def open_store(
         if owner:
             await sql_store.drop_table()
         await sql_store.aclose()
+
+
+@asynccontextmanager
+async def open_instances(
+    kind: str, tmp_path: Path, count: int = 2
+) -> AsyncIterator[list[SessionDatabase]]:
+    """``count`` store objects over the same fresh data, as app instances have; dropped after."""
+    if kind == "memory":
+        raise ValueError("in-memory stores share nothing between instances")
+    name = unique_name("sessions")
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(open_store(kind, tmp_path, name=name, owner=i == 0))
+            for i in range(count)
+        ]

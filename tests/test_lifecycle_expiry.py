@@ -1,115 +1,175 @@
-"""``purge_expired``: expired sessions reach ``on_after_end`` when the store says which."""
+"""``purge_expired``: every expired session reaches ``on_after_end`` once, on every store."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from asgi_kit import InMemorySessionDatabase, Session, SessionDatabase, utcnow
-from fastapi_users.extensions.session_manager import (
-    EndReason,
-    ExpiringSessionDatabase,
-    SessionManager,
-)
+from asgi_kit import ConfigurationError, Session, SessionDatabase, generate_token, utcnow
+from fastapi_users.extensions.session_manager import EndReason, SessionManager
+
+from .proxy import TcpProxy
+from .stores import open_instances
+from .test_store_servers import server_of, store_behind
+
+pytestmark = pytest.mark.anyio
 
 LATER = timedelta(hours=2)  # purging "two hours from now" finds the one-hour sessions expired
-
-
-class PoppingStore(InMemorySessionDatabase):
-    """The in-memory store plus ``pop_expired``, the method ``ExpiringSessionDatabase`` adds.
-
-    A reference implementation for these tests only: asgi-kit's stores do not have it yet.
-    """
-
-    def __init__(self) -> None:
-        self.backing: dict[str, Session] = {}
-        super().__init__(self.backing)
-        self.batches: list[int] = []
-
-    async def pop_expired(self, now: datetime, *, limit: int) -> list[Session]:
-        expired = [s for s in self.backing.values() if not s.is_active(now)]
-        expired = sorted(expired, key=lambda s: s.created_at)[:limit]
-        for session in expired:
-            await self.delete(session.id)
-        self.batches.append(len(expired))
-        return expired
 
 
 class Ends(SessionManager):
     """Records every ``on_after_end`` call, and whether the store still had the session."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, ended: list[tuple[uuid.UUID, EndReason]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.ended: list[tuple[uuid.UUID, EndReason, bool]] = []
+        self.ended = [] if ended is None else ended
+        self.still_stored: list[bool] = []
 
     async def on_after_end(self, session: Session, reason: EndReason) -> None:
-        stored = await self.session_db.get(session.id) is not None
-        self.ended.append((session.id, reason, stored))
+        self.ended.append((session.id, reason))
+        self.still_stored.append(await self.session_db.get(session.id) is not None)
 
 
-async def make_sessions(manager: SessionManager, user: uuid.UUID) -> tuple[list[Session], Session]:
-    """Five sessions that expire within the hour, and one that never does."""
+class Raising(Ends):
+    """Records, then raises: an audit sink that is down."""
+
+    async def on_after_end(self, session: Session, reason: EndReason) -> None:
+        await super().on_after_end(session, reason)
+        raise RuntimeError("audit sink down")
+
+
+async def make_sessions(
+    manager: SessionManager, user: uuid.UUID, count: int = 5
+) -> tuple[list[Session], Session]:
+    """``count`` sessions that expire within the hour, and one that never does."""
     soon = utcnow() + timedelta(hours=1)
-    expiring = [await manager.create_session(user, f"token-{i}", expires_at=soon) for i in range(5)]
-    return expiring, await manager.create_session(user, "token-forever")
+    expiring = [
+        await manager.create_session(user, generate_token(), expires_at=soon) for _ in range(count)
+    ]
+    return expiring, await manager.create_session(user, generate_token())
 
 
-@pytest.mark.anyio
-async def test_each_purged_session_is_reported_as_expired(caplog: pytest.LogCaptureFixture) -> None:
-    store = PoppingStore()
-    manager, user = Ends(session_db=store), uuid.uuid4()
-    expiring, forever = await make_sessions(manager, user)
-    assert isinstance(store, ExpiringSessionDatabase)
-    with caplog.at_level(logging.INFO, logger="asgi_kit"):
-        count = await manager.purge_expired(utcnow() + LATER, batch_size=2)
-    assert count == 5
-    assert store.batches == [2, 2, 1]  # in batches, until a short one
-    assert sorted(manager.ended) == sorted((s.id, EndReason.EXPIRED, False) for s in expiring)
-    assert [s.id for s in await manager.get_sessions(user)] == [forever.id]
-    assert "expired sessions purged count=5 reason=expired reported=each" in caplog.text
+def expired_session() -> Session:
+    return Session(
+        user_id=uuid.uuid4(), token=generate_token(), expires_at=utcnow() - timedelta(seconds=1)
+    )
 
 
-@pytest.mark.anyio
-async def test_a_raising_hook_does_not_stop_the_purge() -> None:
-    class Raising(SessionManager):
-        calls = 0
-
-        async def on_after_end(self, session: Session, reason: EndReason) -> None:
-            Raising.calls += 1
-            raise RuntimeError("audit sink down")
-
-    store = PoppingStore()
-    manager, user = Raising(session_db=store), uuid.uuid4()
-    await make_sessions(manager, user)
-    assert await manager.purge_expired(utcnow() + LATER, batch_size=2) == 5
-    assert Raising.calls == 5
-    assert len(store) == 1
-
-
-@pytest.mark.anyio
-async def test_with_a_store_that_only_counts_the_count_is_logged(
+async def test_each_purged_session_is_reported_as_expired_once(
     store: SessionDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
     manager, user = Ends(session_db=store), uuid.uuid4()
-    _, forever = await make_sessions(manager, user)
-    assert not isinstance(store, ExpiringSessionDatabase)
+    expiring, forever = await make_sessions(manager, user)
     with caplog.at_level(logging.INFO, logger="asgi_kit"):
-        assert await manager.purge_expired(utcnow() + LATER) == 5
-    assert manager.ended == []  # the store cannot say which sessions it purged
-    assert "expired sessions purged count=5 reason=expired reported=count_only" in caplog.text
+        count = await manager.purge_expired(utcnow() + LATER, batch_size=2)  # three batches
+    assert count == 5
+    assert sorted(manager.ended) == sorted((s.id, EndReason.EXPIRED) for s in expiring)
+    assert manager.still_stored == [False] * 5  # the store is changed before the hooks run
+    assert [s.id for s in await manager.get_sessions(user)] == [forever.id]
+    assert "expired sessions purged count=5 reason=expired" in caplog.text
+    assert await manager.purge_expired(utcnow() + LATER) == 0
+    assert len(manager.ended) == 5
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres", "redis"])
+async def test_instances_purging_at_once_report_each_session_once(
+    kind: str, tmp_path: Path
+) -> None:
+    ended: list[tuple[uuid.UUID, EndReason]] = []
+    async with open_instances(kind, tmp_path) as (first, second):
+        managers = [Ends(session_db=db, ended=ended) for db in (first, second)]
+        expiring, forever = await make_sessions(managers[0], uuid.uuid4(), count=40)
+        counts: list[int] = []
+
+        async def purge(manager: SessionManager) -> None:
+            counts.append(await manager.purge_expired(utcnow() + LATER, batch_size=3))
+
+        async with anyio.create_task_group() as tg:
+            for manager in managers * 2:
+                tg.start_soon(purge, manager)
+        assert sum(counts) == 40
+        assert Counter(ended) == Counter((s.id, EndReason.EXPIRED) for s in expiring)
+        assert await second.get(forever.id) == forever
+
+
+async def test_a_raising_hook_does_not_stop_the_purge(
+    store: SessionDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager, user = Raising(session_db=store), uuid.uuid4()
+    _, forever = await make_sessions(manager, user)
+    assert await manager.purge_expired(utcnow() + LATER, batch_size=2) == 5
+    assert len(manager.ended) == 5
+    assert caplog.text.count("session hook on_after_end failed") == 5
     assert [s.id for s in await manager.get_sessions(user)] == [forever.id]
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("batch_size", [0, -1, True, 2.5])
-async def test_a_bad_batch_size_is_refused_before_anything_is_purged(batch_size: Any) -> None:
-    store = PoppingStore()
-    manager = SessionManager(session_db=store)
-    await make_sessions(manager, uuid.uuid4())
+async def test_a_bad_batch_size_is_refused_before_anything_is_purged(
+    store: SessionDatabase, batch_size: Any
+) -> None:
+    manager = Ends(session_db=store)
+    expiring, _ = await make_sessions(manager, uuid.uuid4())
     with pytest.raises(ValueError, match="batch_size must be an int of at least 1"):
         await manager.purge_expired(utcnow() + LATER, batch_size=batch_size)
-    assert len(store) == 6
+    assert await manager.purge_expired(utcnow() + LATER) == len(expiring)
+
+
+async def test_purge_periodically_refuses_a_non_positive_interval() -> None:
+    with pytest.raises(ConfigurationError, match="interval"):
+        await SessionManager().purge_periodically(0)
+
+
+async def wait_until(check: Callable[[], bool], what: str) -> None:
+    """Poll ``check`` (work of a background task) until it is true."""
+    for _ in range(500):
+        if check():
+            return
+        await anyio.sleep(0.02)
+    pytest.fail(f"timed out waiting until {what}")
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+async def test_purge_periodically_outlives_a_raising_hook_and_an_outage(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="asgi_kit")
+    first, second = expired_session(), expired_session()
+    async with (
+        TcpProxy(server_of(kind)) as proxy,
+        store_behind(kind, proxy, wait=0.5) as store,
+        anyio.create_task_group() as tasks,
+    ):
+        manager = Raising(session_db=store)
+        await store.create(first)
+        tasks.start_soon(manager.purge_periodically, 0.02)
+        await wait_until(lambda: len(manager.ended) == 1, "the first session is reported")
+        assert "session hook on_after_end failed" in caplog.text
+
+        await proxy.cut()
+        await wait_until(lambda: "purging expired sessions failed" in caplog.text, "a failure")
+        await proxy.restore()
+        await store.create(second)
+        await wait_until(lambda: len(manager.ended) == 2, "the loop, still running, goes on")
+        tasks.cancel_scope.cancel()
+    assert manager.ended == [(first.id, EndReason.EXPIRED), (second.id, EndReason.EXPIRED)]
+    assert "session store unavailable" in caplog.text
+
+
+async def test_purge_periodically_reports_expired_sessions(store: SessionDatabase) -> None:
+    manager, session = Ends(session_db=store), expired_session()
+    await store.create(session)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(manager.purge_periodically, 0.01)
+        await wait_until(lambda: len(manager.ended) == 1, "the loop reports the session")
+        tasks.cancel_scope.cancel()
+    assert manager.ended == [(session.id, EndReason.EXPIRED)]

@@ -6,6 +6,7 @@ import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -41,13 +42,29 @@ async def raw() -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@asynccontextmanager
+async def fresh_store(raw: aioredis.Redis, **options: Any) -> AsyncIterator[RedisSessionDatabase]:
+    """A store under a prefix of its own, emptied and closed afterwards."""
+    db = RedisSessionDatabase(REDIS_URL, key_prefix=f"test:{unique_name('redis')}:", **options)
+    try:
+        yield db
+        await db.clear()
+        assert await keys(raw, db) == set()
+    finally:
+        await db.aclose()
+
+
 @pytest.fixture
 async def store(raw: aioredis.Redis) -> AsyncIterator[RedisSessionDatabase]:
-    db = RedisSessionDatabase(REDIS_URL, key_prefix=f"test:{unique_name('redis')}:")
-    yield db
-    await db.clear()
-    assert await keys(raw, db) == set()
-    await db.aclose()
+    async with fresh_store(raw) as db:
+        yield db
+
+
+@pytest.fixture
+async def short_grace(raw: aioredis.Redis) -> AsyncIterator[RedisSessionDatabase]:
+    """A store whose expired sessions' keys outlive their deadline by 0.1 s only."""
+    async with fresh_store(raw, expired_grace=0.1) as db:
+        yield db
 
 
 def new(user_id: uuid.UUID | None = None, **kwargs: Any) -> Session:
@@ -145,10 +162,12 @@ async def test_sessions_read_back_exactly(store: RedisSessionDatabase) -> None:
         assert got.idle_timeout == timedelta(days=30, microseconds=7)
 
 
-async def test_pxat_is_the_deadline_and_touch_moves_it(
+async def test_pxat_is_the_deadline_plus_the_grace_and_touch_moves_it(
     store: RedisSessionDatabase, raw: aioredis.Redis
 ) -> None:
     p = store.key_prefix
+    grace = store.expired_grace // timedelta(milliseconds=1)
+    assert grace == 3_600_000  # the default: one hour
     forever = new()
     absolute = new(expires_at=utcnow() + timedelta(hours=1))
     sliding = new(
@@ -161,7 +180,7 @@ async def test_pxat_is_the_deadline_and_touch_moves_it(
     for s in (absolute, sliding):
         assert s.deadline is not None
         for key in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}"):
-            assert await raw.pexpiretime(key) == ms_ceil(s.deadline)
+            assert await raw.pexpiretime(key) == ms_ceil(s.deadline) + grace
         assert await raw.zscore(f"{p}deadlines", member(s)) == s.deadline.timestamp() * 1e6
     assert await raw.pttl(f"{p}s:{forever.token_digest}") == -1
     assert await raw.pttl(f"{p}id:{forever.id}") == -1
@@ -173,7 +192,7 @@ async def test_pxat_is_the_deadline_and_touch_moves_it(
     assert sliding.deadline is not None
     assert moved > sliding.deadline
     for key in (f"{p}s:{sliding.token_digest}", f"{p}id:{sliding.id}"):
-        assert await raw.pexpiretime(key) == ms_ceil(moved)
+        assert await raw.pexpiretime(key) == ms_ceil(moved) + grace
     got = await store.get(sliding.id)
     assert got is not None
     assert got.last_seen_at == now
@@ -226,8 +245,9 @@ async def test_touch_never_revives_a_revoked_session(
 
 
 async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
-    store: RedisSessionDatabase, raw: aioredis.Redis
+    short_grace: RedisSessionDatabase, raw: aioredis.Redis
 ) -> None:
+    store = short_grace
     p = store.key_prefix
     user = uuid.uuid4()
     short = [new(user, expires_at=utcnow() + timedelta(milliseconds=150)) for _ in range(2)]
@@ -238,7 +258,7 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
     async def gone() -> bool:
         return not await raw.exists(*(f"{p}s:{s.token_digest}" for s in short))
 
-    await wait_until(gone, "Redis removed the data at the deadline, by itself")
+    await wait_until(gone, "Redis removed the data after the deadline and grace, by itself")
     assert await raw.zcard(f"{p}u:{user}") == 3  # the index still names them...
     assert await raw.zcard(f"{p}deadlines") == 2
     assert await store.list_for_user(user) == [lasting]  # ...until the user's list drops them
@@ -252,11 +272,73 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
     assert await store.purge_expired() == 0  # already dropped: not counted twice
 
 
-async def test_delete_for_user_drops_index_entries_of_expired_sessions(
+async def test_an_expired_session_in_its_grace_is_never_read_but_is_popped(
     store: RedisSessionDatabase, raw: aioredis.Redis
 ) -> None:
-    user = uuid.uuid4()
-    expired = new(user, expires_at=utcnow() - timedelta(seconds=1))  # dropped at once
+    p, user, now = store.key_prefix, uuid.uuid4(), utcnow()
+    expired = new(user, expires_at=now - timedelta(seconds=1))
+    idle = new(user, idle_timeout=timedelta(minutes=5), last_seen_at=now - timedelta(minutes=6))
+    alive = new(user, expires_at=now + timedelta(hours=1))
+    for s in (expired, idle, alive):
+        await store.create(s)
+    for s in (expired, idle):
+        assert await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 2  # still held
+        assert await store.get(s.id) is None
+        assert await store.get_by_token_digest(s.token_digest) is None
+    assert await store.list_for_user(user) == [alive]
+    assert await raw.zcard(f"{p}u:{user}") == 3  # listing leaves them for pop_expired
+
+    assert await store.pop_expired() == [idle, expired]  # earliest deadline first
+    assert await store.pop_expired() == []
+    assert await keys(raw, store) == {
+        f"{p}s:{alive.token_digest}",
+        f"{p}id:{alive.id}",
+        f"{p}u:{user}",
+        f"{p}deadlines",
+    }
+
+
+async def test_after_the_grace_the_keys_are_gone_and_nothing_is_reported(
+    short_grace: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    store, p = short_grace, short_grace.key_prefix
+    s = new(expires_at=utcnow() + timedelta(milliseconds=100))
+    await store.create(s)
+
+    async def gone() -> bool:
+        return await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 0
+
+    await wait_until(gone, "Redis removed the keys once the grace was over")
+    assert await raw.zcard(f"{p}deadlines") == 1  # only the index entries are left
+    assert await store.pop_expired() == []  # nothing left to report...
+    assert await keys(raw, store) == set()  # ...and the entries are dropped
+
+
+async def test_entries_already_gone_do_not_use_up_the_limit(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    p, past = store.key_prefix, utcnow() - timedelta(minutes=1)
+    gone = [new(expires_at=past - timedelta(seconds=i)) for i in range(3)]  # due first
+    held = [new(expires_at=past + timedelta(seconds=i)) for i in range(3)]
+    for s in [*gone, *held]:
+        await store.create(s)
+    for s in gone:  # what TTL does once the grace is over
+        await raw.delete(f"{p}s:{s.token_digest}", f"{p}id:{s.id}")
+    assert await store.pop_expired(limit=2) == held[:2]
+    assert await store.pop_expired(limit=2) == held[2:]
+    assert await keys(raw, store) == set()
+
+
+def test_a_negative_grace_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="expired_grace"):
+        RedisSessionDatabase(REDIS_URL, expired_grace=-1)
+
+
+async def test_delete_for_user_drops_index_entries_of_expired_sessions(
+    short_grace: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    store, user = short_grace, uuid.uuid4()
+    expired = new(user, expires_at=utcnow() - timedelta(seconds=1))  # keys dropped at once
     kept_but_expired = new(user, expires_at=utcnow() - timedelta(seconds=1))
     alive = new(user)
     for s in (expired, kept_but_expired, alive):
@@ -433,6 +515,7 @@ async def test_an_unreachable_server_raises_store_unavailable() -> None:
         lambda: store.delete(s.id),
         lambda: store.delete_for_user(s.user_id),
         store.purge_expired,
+        store.pop_expired,
         store.clear,
     ]
     try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
 
 from asgi_kit import DuplicateSessionError, Session, SessionDatabase, token_digest, utcnow
+
+from .stores import open_instances
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +148,84 @@ async def test_concurrent_creates_and_deletes_stay_consistent(store: SessionData
     assert sum(d is not None for d in deleted) == 100
     remaining = await store.list_for_user(user)
     assert {s.id for s in remaining} == {s.id for s in sessions[100:]}
+
+
+async def test_pop_expired_returns_exactly_the_expired_sessions(store: SessionDatabase) -> None:
+    now = utcnow()
+    expired = new(expires_at=now - timedelta(seconds=1))
+    idle = new(idle_timeout=timedelta(minutes=5), last_seen_at=now - timedelta(minutes=6))
+    later = new(expires_at=now + timedelta(hours=1), idle_timeout=timedelta(hours=2))
+    forever = new()
+    for s in (expired, idle, later, forever):
+        await store.create(s)
+    popped = await store.pop_expired()
+    assert popped == [idle, expired]  # earliest deadline first
+    assert all(s.token == "" for s in popped)
+    assert await store.pop_expired() == []
+    assert await store.get(later.id) == later
+    assert await store.pop_expired(now + timedelta(hours=2)) == [later]
+    assert await store.pop_expired(now + timedelta(days=999)) == []
+    assert await store.get(forever.id) == forever
+    assert await store.list_for_user(expired.user_id) == []
+
+
+async def test_pop_expired_respects_the_limit(store: SessionDatabase) -> None:
+    past = utcnow() - timedelta(minutes=1)
+    expired = [new(expires_at=past + timedelta(seconds=i)) for i in range(5)]
+    for s in [expired[3], expired[0], expired[4], expired[2], expired[1]]:
+        await store.create(s)
+    batches = [await store.pop_expired(limit=2) for _ in range(4)]
+    assert batches == [expired[:2], expired[2:4], expired[4:], []]
+
+
+async def test_pop_expired_follows_the_deadline_that_touch_moves(store: SessionDatabase) -> None:
+    start = utcnow() - timedelta(minutes=4)
+    s = new(idle_timeout=timedelta(minutes=5), created_at=start)
+    await store.create(s)
+    for i in range(70):  # many moves of one deadline (the in-memory heap compacts itself)
+        await store.touch(s, start + timedelta(seconds=i))
+    now = utcnow()
+    await store.touch(s, now)
+    assert await store.pop_expired(now + timedelta(minutes=2)) == []  # the old deadline passed
+    popped = await store.pop_expired(now + timedelta(minutes=5))
+    assert [p.id for p in popped] == [s.id]
+    assert popped[0].last_seen_at == now
+
+
+async def pop_all(store: SessionDatabase, into: list[Session]) -> None:
+    """Pop ``store``'s expired sessions in small batches until none is left for this caller."""
+    while batch := await store.pop_expired(limit=7):
+        into.extend(batch)
+
+
+async def test_concurrent_pops_never_return_a_session_twice(store: SessionDatabase) -> None:
+    past = utcnow() - timedelta(seconds=1)
+    expired = [new(expires_at=past) for _ in range(60)]
+    alive = new(expires_at=utcnow() + timedelta(hours=1))
+    for s in [*expired, alive]:
+        await store.create(s)
+    popped: list[Session] = []
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(pop_all, store, popped)
+    assert len(popped) == len(expired)  # each once...
+    assert {s.id for s in popped} == {s.id for s in expired}  # ...and all of them
+    assert await store.get(alive.id) == alive
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres", "redis"])
+async def test_two_instances_popping_at_once_share_the_expired_sessions(
+    kind: str, tmp_path: Path
+) -> None:
+    async with open_instances(kind, tmp_path) as (first, second):
+        past = utcnow() - timedelta(seconds=1)
+        expired = [new(expires_at=past) for _ in range(100)]
+        for s in expired:
+            await first.create(s)
+        popped: list[Session] = []
+        async with anyio.create_task_group() as tg:
+            for instance in (first, second, first, second):
+                tg.start_soon(pop_all, instance, popped)
+        assert len(popped) == len(expired)
+        assert {s.id for s in popped} == {s.id for s in expired}
+        assert await second.pop_expired() == []

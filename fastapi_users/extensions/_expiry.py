@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from asgi_kit import ConfigurationError, Session, SessionDatabase, coerce_user_id, is_b64token
 from asgi_kit._clock import as_utc, utcnow
 from asgi_kit._resolver import as_interval
+from asgi_kit._server_stores import purge_periodically
+
+__all__ = ["new_session", "positive_interval", "purge_expired", "purge_periodically"]
 
 logger = logging.getLogger("asgi_kit.sessions")
 
@@ -59,62 +61,27 @@ def new_session(
     )
 
 
-@runtime_checkable
-class ExpiringSessionDatabase(Protocol):
-    """A store that hands back the expired sessions it purges, so hooks hear of each one.
-
-    ``SessionDatabase.purge_expired`` returns only a count. A store that also has
-    ``pop_expired`` gets ``on_after_end(session, EndReason.EXPIRED)`` called for every
-    session ``SessionManager.purge_expired()`` removes. Each call deletes and returns at
-    most ``limit`` sessions, and each expired session is returned by one call only, even
-    with several instances purging at once. In SQL that is one statement::
-
-        DELETE FROM sessions WHERE id IN (
-            SELECT id FROM sessions WHERE deadline <= :now ORDER BY deadline LIMIT :limit
-        ) RETURNING *
-    """
-
-    async def pop_expired(self, now: datetime, *, limit: int) -> list[Session]:
-        """Delete up to ``limit`` sessions that stopped being active before ``now``; return them."""
-        ...
-
-
 async def purge_expired(
     session_db: SessionDatabase,
     now: datetime | None,
     batch_size: int,
     report: Callable[[list[Session]], Awaitable[None]],
 ) -> int:
-    """Purge expired sessions, ``report`` them if the store can return them; return how many.
+    """Pop expired sessions ``batch_size`` at a time and ``report`` each batch; return how many.
 
-    The count is logged as one line, whether or not the sessions could be reported.
+    Each batch is gone from the store before it is reported. ``now`` stays fixed, so
+    sessions expiring meanwhile cannot keep the loop going. The count is logged as one line.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int of at least 1, got {batch_size!r}")
     now = utcnow() if now is None else as_utc(now)
-    if isinstance(session_db, ExpiringSessionDatabase):
-        count, reported = await _pop_in_batches(session_db, now, batch_size, report), "each"
-    else:
-        count, reported = await session_db.purge_expired(now), "count_only"
-    logger.info(
-        "expired sessions purged count=%d reason=expired reported=%s",
-        count,
-        reported,
-        extra={"reason": "expired", "count": count, "reported": reported},
-    )
-    return count
-
-
-async def _pop_in_batches(
-    session_db: ExpiringSessionDatabase,
-    now: datetime,
-    batch_size: int,
-    report: Callable[[list[Session]], Awaitable[None]],
-) -> int:
     count = 0
-    while True:  # ``now`` stays fixed, so sessions expiring meanwhile cannot keep it going
+    while True:
         batch = await session_db.pop_expired(now, limit=batch_size)
         count += len(batch)
-        await report(batch)  # the batch is gone from the store before its hooks run
+        await report(batch)
         if len(batch) < batch_size:
-            return count
+            break
+    fields = {"reason": "expired", "count": count}
+    logger.info("expired sessions purged count=%d reason=expired", count, extra=fields)
+    return count

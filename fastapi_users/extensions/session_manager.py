@@ -28,7 +28,7 @@ from asgi_kit import (
 
 from ._cap import SessionCap, cap_setting, policy_setting
 from ._events import AccountEvent, EndReason, LimitPolicy, UnknownEndReasonError
-from ._expiry import ExpiringSessionDatabase, new_session, positive_interval, purge_expired
+from ._expiry import new_session, positive_interval, purge_expired, purge_periodically
 from ._session_api import SessionBearer, SessionRead, device_of
 from ._session_routes import AdminPredicate, admin_router, user_router
 from ._strategy import SessionStrategy
@@ -39,7 +39,6 @@ __all__ = [
     "AccountEvent",
     "AwaitableSession",
     "EndReason",
-    "ExpiringSessionDatabase",
     "InMemorySessionDatabase",
     "LimitPolicy",
     "Session",
@@ -217,14 +216,20 @@ class SessionManager:
         return ended
 
     async def purge_expired(self, now: datetime | None = None, *, batch_size: int = 500) -> int:
-        """Delete sessions expired before ``now`` (default: now); return how many.
+        """Delete sessions expired by ``now`` (default: now); return how many.
 
-        With a store that also implements ``ExpiringSessionDatabase`` every purged
-        session goes to ``on_after_end`` with ``EndReason.EXPIRED``, ``batch_size`` at a
-        time. A plain ``SessionDatabase`` reports only a count, logged as one line.
+        Each goes to ``on_after_end(session, EndReason.EXPIRED)`` once, even when several
+        instances purge at once (the store's ``pop_expired``, ``batch_size`` at a time).
         """
         report = partial(self._ended, reason=EndReason.EXPIRED)
         return await purge_expired(self.session_db, now, batch_size, report)
+
+    async def purge_periodically(self, interval: float = 3600) -> None:
+        """Run ``purge_expired`` every ``interval`` seconds, forever (start it in a task).
+
+        Outages and raising hooks are logged, never fatal. Redis: keep it below its grace.
+        """
+        await purge_periodically(self.purge_expired, interval)
 
     async def on_after_create(self, session: Session) -> None:
         """Called after a session was stored. Default: one audit log line (id, never token).

@@ -7,11 +7,14 @@ can never pass by skipping the very tests that matter.
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 
 POSTGRES_URL = os.environ.get(
@@ -51,3 +54,15 @@ def require(name: str, address: tuple[str, int]) -> None:
 def unique_name(prefix: str) -> str:
     """A name no other test uses (table names, key prefixes)."""
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+async def wait_until(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` (state a server or a background task changes) until it is true."""
+    for _ in range(500):
+        verdict = check()
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        if verdict:
+            return
+        await anyio.sleep(0.02)
+    pytest.fail(f"timed out waiting until {what}")

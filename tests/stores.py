@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asgi_kit import InMemorySessionDatabase, SessionDatabase
 
+if TYPE_CHECKING:
+    from asgi_kit import RedisSessionDatabase, SQLAlchemySessionDatabase
+
+from .proxy import TcpProxy
 from .servers import POSTGRES_ADDRESS, POSTGRES_URL, REDIS_ADDRESS, REDIS_URL, require, unique_name
 
 STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
@@ -78,3 +83,48 @@ async def open_instances(
             await stack.enter_async_context(open_store(kind, tmp_path, name=name, owner=i == 0))
             for i in range(count)
         ]
+
+
+async def drop(store: SessionDatabase) -> None:
+    """Delete everything a server store holds (its keys, or its table)."""
+    from asgi_kit import RedisSessionDatabase, SQLAlchemySessionDatabase
+
+    if isinstance(store, RedisSessionDatabase):
+        await store.clear()
+    else:
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        await store.drop_table()
+
+
+@asynccontextmanager
+async def store_behind(
+    kind: str, proxy: TcpProxy, *, name: str | None = None, wait: float = 5.0
+) -> AsyncIterator[RedisSessionDatabase | SQLAlchemySessionDatabase]:
+    """A fresh store of ``kind`` (``name`` as in ``open_store``) that reaches its server
+    through ``proxy`` and waits ``wait`` seconds at most for each answer."""
+    from asgi_kit import RedisSessionDatabase, SQLAlchemySessionDatabase
+
+    name = name or unique_name("sessions")
+    store: RedisSessionDatabase | SQLAlchemySessionDatabase
+    if kind == "redis":
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        store = RedisSessionDatabase(url, key_prefix=f"test:{name}:", timeout=wait)
+    else:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
+        store = SQLAlchemySessionDatabase(url, table_name=name, timeout=wait)
+        await store.create_table()
+    try:
+        yield store
+    finally:
+        await proxy.restore()
+        await drop(store)
+        await store.aclose()
+
+
+def server_of(kind: str) -> tuple[str, int]:
+    """The address of ``kind``'s server; skips (or fails under CI) if it is unreachable."""
+    server, address = (
+        ("Redis", REDIS_ADDRESS) if kind == "redis" else ("PostgreSQL", POSTGRES_ADDRESS)
+    )
+    require(server, address)
+    return address

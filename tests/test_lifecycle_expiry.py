@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from asgi_kit import ConfigurationError, Session, SessionDatabase, generate_toke
 from fastapi_users.extensions.session_manager import EndReason, SessionManager
 
 from .proxy import TcpProxy
-from .stores import open_instances
-from .test_store_servers import server_of, store_behind
+from .servers import wait_until
+from .stores import open_instances, server_of, store_behind
 
 pytestmark = pytest.mark.anyio
 
@@ -129,13 +128,6 @@ async def test_purge_periodically_refuses_a_non_positive_interval() -> None:
         await SessionManager().purge_periodically(0)
 
 
-async def wait_until(check: Callable[[], bool], what: str) -> None:
-    """Poll ``check`` (work of a background task) until it is true."""
-    for _ in range(500):
-        if check():
-            return
-        await anyio.sleep(0.02)
-    pytest.fail(f"timed out waiting until {what}")
 
 
 @pytest.mark.parametrize("kind", ["postgres", "redis"])

@@ -26,7 +26,7 @@ from asgi_kit import (
     utcnow,
 )
 
-from .servers import REDIS_ADDRESS, REDIS_URL, require, unique_name
+from .servers import REDIS_ADDRESS, REDIS_URL, require, unique_name, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
@@ -79,13 +79,6 @@ async def keys(raw: aioredis.Redis, store: RedisSessionDatabase) -> set[str]:
     return {k async for k in raw.scan_iter(match=f"{glob_escape(store.key_prefix)}*")}
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` (state another process changes: the Redis server) until it is true."""
-    for _ in range(500):
-        if await check():
-            return
-        await anyio.sleep(0.02)
-    pytest.fail(f"timed out waiting until {what}")
 
 
 async def dump(raw: aioredis.Redis, store: RedisSessionDatabase) -> dict[str, Any]:

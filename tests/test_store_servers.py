@@ -13,7 +13,7 @@ import logging
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -42,8 +42,8 @@ from asgi_kit import (
 from fastapi_users.extensions.session_manager import SessionManager
 
 from .proxy import TcpProxy
-from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, REDIS_URL, require, unique_name
-from .stores import open_store
+from .servers import REDIS_URL, unique_name, wait_until
+from .stores import drop, open_store, server_of, store_behind
 
 pytestmark = pytest.mark.anyio
 
@@ -80,14 +80,6 @@ async def http(app: ASGIApp) -> AsyncIterator[httpx2.AsyncClient]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def drop(store: SessionDatabase) -> None:
-    if isinstance(store, RedisSessionDatabase):
-        await store.clear()
-    else:
-        assert isinstance(store, SQLAlchemySessionDatabase)
-        await store.drop_table()
 
 
 @asynccontextmanager
@@ -290,38 +282,6 @@ async def test_fifty_concurrent_clients_add_up(kind: str, tmp_path: Path) -> Non
 # --- The server goes away -----------------------------------------------------------------
 
 
-@asynccontextmanager
-async def store_behind(
-    kind: str, proxy: TcpProxy, *, name: str | None = None, wait: float = 5.0
-) -> AsyncIterator[RedisSessionDatabase | SQLAlchemySessionDatabase]:
-    """A fresh store of ``kind`` (``name`` as in ``open_store``) that reaches its server
-    through ``proxy`` and waits ``wait`` seconds at most for each answer."""
-    name = name or unique_name("sessions")
-    store: RedisSessionDatabase | SQLAlchemySessionDatabase
-    if kind == "redis":
-        url = f"redis://127.0.0.1:{proxy.port}/0"
-        store = RedisSessionDatabase(url, key_prefix=f"test:{name}:", timeout=wait)
-    else:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
-        store = SQLAlchemySessionDatabase(url, table_name=name, timeout=wait)
-        await store.create_table()
-    try:
-        yield store
-    finally:
-        await proxy.restore()
-        await drop(store)
-        await store.aclose()
-
-
-def server_of(kind: str) -> tuple[str, int]:
-    """The address of ``kind``'s server; skips (or fails under CI) if it is unreachable."""
-    server, address = (
-        ("Redis", REDIS_ADDRESS) if kind == "redis" else ("PostgreSQL", POSTGRES_ADDRESS)
-    )
-    require(server, address)
-    return address
-
-
 @pytest.mark.parametrize("kind", [POSTGRES, REDIS])
 async def test_a_server_outage_is_a_503_then_service_resumes(kind: str) -> None:
     async with (
@@ -399,13 +359,6 @@ async def tracked(store: SessionDatabase) -> int:
     return int(count or 0)
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` (work of a background task) until it is true."""
-    for _ in range(500):
-        if await check():
-            return
-        await anyio.sleep(0.02)
-    pytest.fail(f"timed out waiting until {what}")
 
 
 @pytest.mark.parametrize("kind", [POSTGRES, REDIS])

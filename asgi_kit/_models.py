@@ -63,9 +63,12 @@ class Session:
     _seen_ts: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
+        # Stores build a Session for every row they read, so this is kept lean.
         set_ = object.__setattr__
-        set_(self, "user_id", coerce_user_id(self.user_id))
-        if not isinstance(self.id, UUID):
+        user_id = self.user_id
+        if user_id.__class__ is not UUID:
+            set_(self, "user_id", coerce_user_id(user_id))
+        if self.id.__class__ is not UUID:
             set_(self, "id", UUID(str(self.id)))
         if self.token:
             digest = token_digest(self.token)
@@ -74,27 +77,25 @@ class Session:
             set_(self, "token_digest", digest)
         elif not self.token_digest:
             raise ValueError("a Session needs its token or its token_digest")
-        set_(self, "created_at", as_utc(self.created_at))
-        if self.expires_at is not None:
-            set_(self, "expires_at", as_utc(self.expires_at))
-        set_(self, "last_seen_at", as_utc(self.last_seen_at or self.created_at))
-        if self.idle_timeout is not None and self.idle_timeout <= timedelta(0):
+        created = as_utc(self.created_at)
+        seen = created if self.last_seen_at is None else as_utc(self.last_seen_at)
+        expires = self.expires_at
+        set_(self, "created_at", created)
+        set_(self, "last_seen_at", seen)
+        idle = self.idle_timeout
+        if idle is not None and idle <= _ZERO:
             raise ValueError("idle_timeout must be positive")
-        deadline = self.deadline
+        if expires is not None:
+            expires = as_utc(expires)
+            set_(self, "expires_at", expires)
+        deadline = _deadline(expires, seen, idle)
         set_(self, "_deadline_ts", None if deadline is None else deadline.timestamp())
-        set_(self, "_seen_ts", self.seen_at.timestamp())
+        set_(self, "_seen_ts", seen.timestamp())
 
     @property
     def deadline(self) -> datetime | None:
         """The moment this session stops being active, or None if it never does."""
-        idle_end = None
-        if self.idle_timeout is not None:
-            idle_end = self.seen_at + self.idle_timeout
-        if self.expires_at is None:
-            return idle_end
-        if idle_end is None:
-            return self.expires_at
-        return min(self.expires_at, idle_end)
+        return _deadline(self.expires_at, self.seen_at, self.idle_timeout)
 
     @property
     def seen_at(self) -> datetime:
@@ -121,3 +122,15 @@ class Session:
     def replace(self, **changes: Any) -> Session:
         """Return a copy with ``changes`` applied (the session is immutable)."""
         return dataclasses.replace(self, **changes)
+
+
+_ZERO = timedelta(0)
+
+
+def _deadline(
+    expires_at: datetime | None, seen_at: datetime, idle_timeout: timedelta | None
+) -> datetime | None:
+    if idle_timeout is None:
+        return expires_at
+    idle_end = seen_at + idle_timeout
+    return idle_end if expires_at is None or idle_end < expires_at else expires_at

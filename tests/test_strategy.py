@@ -415,14 +415,22 @@ async def test_a_raising_hook_neither_loses_nor_half_revokes_sessions(
     assert "session hook on_after_create failed" in caplog.text
 
 
+async def an_eviction(
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[SessionManager, User, Session, Session]:
+    """A manager capped at one session, logging; a user's first session evicted by a second."""
+    manager, user = SessionManager(max_sessions_per_user=1), User()
+    caplog.set_level(logging.INFO, logger="asgi_kit")
+    first = await manager.create_session(user.id, "secret-token-1")
+    second = await manager.create_session(user.id, "secret-token-2")
+    return manager, user, first, second
+
+
 @pytest.mark.anyio
 async def test_audit_lines_identify_sessions_by_id_never_by_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    manager, user = SessionManager(max_sessions_per_user=1), User()
-    caplog.set_level(logging.INFO, logger="asgi_kit")
-    first = await manager.create_session(user.id, "secret-token-1")
-    second = await manager.create_session(user.id, "secret-token-2")  # evicts the first
+    manager, user, first, second = await an_eviction(caplog)
     await manager.end_sessions_for_account_event(user.id, AccountEvent.PASSWORD_RESET)
     lines = [r.getMessage() for r in caplog.records]
     assert f"session created id={first.id} user={user.id}" in lines
@@ -437,10 +445,7 @@ async def test_audit_lines_identify_sessions_by_id_never_by_token(
 async def test_audit_lines_carry_their_fields_as_extra_never_a_token_or_digest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    manager, user = SessionManager(max_sessions_per_user=1), User()
-    caplog.set_level(logging.INFO, logger="asgi_kit")
-    first = await manager.create_session(user.id, "secret-token-1")
-    second = await manager.create_session(user.id, "secret-token-2")  # evicts the first
+    manager, user, first, second = await an_eviction(caplog)
     await manager.end_sessions_for_account_event(user.id, AccountEvent.ACCOUNT_DELETED)
     await manager.purge_expired()
     fields = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections.abc import MutableMapping, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -56,8 +57,8 @@ class InMemorySessionDatabase:
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this digest, or None."""
-        session = self._sessions.get(digest)  # the hot path: no helper call
-        return session if session is not None and session.is_active() else None
+        session = self._sessions.get(digest)  # the hot path: Session.is_active(), inlined
+        return session if session is not None and time.time() < session._deadline_ts else None
 
     async def get(self, session_id: UUID) -> Session | None:
         """Return the active session with this id, or None."""

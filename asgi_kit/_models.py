@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,9 +58,10 @@ class Session:
     last_seen_at: datetime | None = None
     user_agent: str | None = None
     ip_address: str | None = None
-    # ``deadline`` and ``last_seen_at`` as POSIX timestamps: the per-request expiry and
-    # touch checks compare floats instead of doing datetime arithmetic.
-    _deadline_ts: float | None = field(init=False, repr=False, compare=False, default=None)
+    # ``deadline`` (infinity for never) and ``last_seen_at`` as POSIX timestamps: the
+    # per-request expiry and touch checks compare floats, not datetimes. The resolver and
+    # the memory store read them directly on their hot paths (``is_active`` is the rule).
+    _deadline_ts: float = field(init=False, repr=False, compare=False, default=math.inf)
     _seen_ts: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,7 @@ class Session:
             expires = as_utc(expires)
             set_(self, "expires_at", expires)
         deadline = _deadline(expires, seen, idle)
-        set_(self, "_deadline_ts", None if deadline is None else deadline.timestamp())
+        set_(self, "_deadline_ts", math.inf if deadline is None else deadline.timestamp())
         set_(self, "_seen_ts", seen.timestamp())
 
     @property
@@ -108,16 +110,11 @@ class Session:
 
         ``now`` is an aware datetime or a POSIX timestamp (``time.time()``).
         """
-        deadline = self._deadline_ts
-        if deadline is None:
-            return True
         if now is None:
-            return time.time() < deadline
-        return (now.timestamp() if isinstance(now, datetime) else now) < deadline
-
-    def seen_before(self, moment: float) -> bool:
-        """True if ``last_seen_at`` is before ``moment`` (a POSIX timestamp)."""
-        return self._seen_ts < moment
+            now = time.time()
+        elif isinstance(now, datetime):
+            now = now.timestamp()
+        return now < self._deadline_ts
 
     def replace(self, **changes: Any) -> Session:
         """Return a copy with ``changes`` applied (the session is immutable)."""

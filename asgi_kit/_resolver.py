@@ -70,9 +70,10 @@ class SessionResolver:
             return _ANONYMOUS[token]
         session = await self.session_db.get_by_token_digest(token_digest(token))
         now = time.time()
-        if session is None or not session.is_active(now):
+        # Session.is_active(now) and a "last seen before" test, as bare float compares.
+        if session is None or now >= session._deadline_ts:
             return _INVALID
-        if session.seen_before(now - self._touch_seconds):
+        if session._seen_ts < now - self._touch_seconds:
             session = await self._touch(session, now)
         return _tuple_new(AuthResult, (session, None))
 

@@ -22,7 +22,6 @@ from ._middleware import (
     SCOPE_KEY,
     BearerAuthMiddleware,
     SessionUser,
-    current_scope,
     get_auth_result,
     get_session,
 )
@@ -80,7 +79,6 @@ __all__ = [
     "SyncUsageError",
     "bearer_token",
     "coerce_user_id",
-    "current_scope",
     "generate_token",
     "get_auth_result",
     "get_session",

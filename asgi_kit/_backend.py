@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from ._errors import StoreUnavailableError
 from ._http import ErrorCode
-from ._middleware import SCOPE_KEY, SessionCredentials, SessionUser
+from ._middleware import SCOPE_KEY, starlette_auth
 from ._protocol import SessionDatabase
 from ._resolver import SessionResolver
 
@@ -46,7 +46,7 @@ class SessionAuthBackend(AuthenticationBackend):
         conn.scope[SCOPE_KEY] = result
         if result.session is None:
             return None
-        return SessionCredentials(), SessionUser(result.session)
+        return starlette_auth(result.session)
 
     @staticmethod
     def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:

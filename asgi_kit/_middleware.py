@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -23,16 +22,6 @@ from ._resolver import AuthResult, SessionResolver
 SCOPE_KEY = "asgi_kit.auth"
 
 _AUTHENTICATED_SCOPES = frozenset({"http", "websocket"})
-_CURRENT_SCOPE: ContextVar[Scope | None] = ContextVar("asgi_kit.current_scope", default=None)
-
-
-def current_scope() -> Scope | None:
-    """The scope of the request ``BearerAuthMiddleware`` is serving in this context, or None.
-
-    For code that gets no request object but wants to know about the request, such as a
-    FastAPI Users strategy recording the user agent and client address of a login.
-    """
-    return _CURRENT_SCOPE.get()
 
 
 class SessionUser(BaseUser):
@@ -59,11 +48,26 @@ class SessionUser(BaseUser):
         return str(self.session.user_id)
 
 
-class SessionCredentials(AuthCredentials):
-    """``AuthCredentials(["authenticated"])``, made without copying a list (once a request)."""
+_new = object.__new__
 
-    def __init__(self) -> None:
-        self.scopes = ["authenticated"]
+
+def starlette_auth(session: Session | None) -> tuple[AuthCredentials, BaseUser]:
+    """Fresh ``scope["auth"]`` and ``scope["user"]`` for a request with this session.
+
+    ``AuthCredentials(["authenticated"])`` and a ``SessionUser``; empty credentials and an
+    ``UnauthenticatedUser`` for None. Fresh each call, so one request's change to
+    ``request.auth.scopes`` never reaches another.
+    """
+    # The same objects their constructors make, without the constructors' Python frames:
+    # on the middleware's hot path those cost more than the rest of this function.
+    credentials = _new(AuthCredentials)
+    if session is None:
+        credentials.scopes = []
+        return credentials, _new(UnauthenticatedUser)
+    credentials.scopes = ["authenticated"]
+    user = _new(SessionUser)
+    user.session = session
+    return credentials, user
 
 
 def get_auth_result(conn: HTTPConnection | MutableMapping[str, Any]) -> AuthResult | None:
@@ -126,18 +130,8 @@ class BearerAuthMiddleware:
             await _refuse(scope, receive, send, 401, unauthorized_detail(error), challenge)
             return
         scope[SCOPE_KEY] = result
-        session = result[0]
-        if session is None:
-            scope["user"] = UnauthenticatedUser()
-            scope["auth"] = AuthCredentials()
-        else:
-            scope["user"] = SessionUser(session)
-            scope["auth"] = SessionCredentials()
-        reset = _CURRENT_SCOPE.set(scope)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _CURRENT_SCOPE.reset(reset)
+        scope["auth"], scope["user"] = starlette_auth(result[0])
+        await self.app(scope, receive, send)
 
 
 async def _refuse(

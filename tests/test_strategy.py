@@ -15,9 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from starlette.requests import Request
+from starlette.types import ASGIApp
 
 from asgi_kit import (
     SCOPE_KEY,
@@ -179,17 +180,22 @@ class RaisingManager(SessionManager):
         raise RuntimeError("audit sink down")
 
 
-def login_app(manager: SessionManager, user: User) -> BearerAuthMiddleware:
-    """A FastAPI app whose /login calls write_token as FastAPI Users' login route does."""
+def login_app(manager: SessionManager, user: User, *, middleware: bool = True) -> ASGIApp:
+    """A FastAPI app whose /login gets ``manager.strategy`` as FastAPI Users' login route
+    does (a dependency of the request) and calls its write_token."""
     app = FastAPI()
     app.include_router(manager.router, prefix="/auth/sessions")
 
+    # A default, not Annotated: this module's annotations are strings FastAPI resolves in
+    # its globals, where the local ``manager`` is not.
+    per_request = Depends(manager.strategy)
+
     @app.post("/login")
-    async def login() -> dict[str, str]:
-        token = await manager.strategy().write_token(user)
+    async def login(strategy: SessionStrategy[User] = per_request) -> dict[str, str]:
+        token = await strategy.write_token(user)
         return {"access_token": token, "token_type": "bearer"}
 
-    return BearerAuthMiddleware(app, session_db=manager.session_db)
+    return BearerAuthMiddleware(app, session_db=manager.session_db) if middleware else app
 
 
 def request_with(token: str | None = None, session: Session | None = None) -> Request:
@@ -204,9 +210,10 @@ def request_with(token: str | None = None, session: Session | None = None) -> Re
 # --- SessionStrategy ------------------------------------------------------------------
 
 
-def test_a_login_records_the_user_agent_and_ip_of_the_request() -> None:
+@pytest.mark.parametrize("middleware", [True, False], ids=["middleware", "no-middleware"])
+def test_a_login_records_the_user_agent_and_ip_of_the_request(middleware: bool) -> None:
     manager, user = SessionManager(), User()
-    with TestClient(login_app(manager, user), client=CLIENT) as client:
+    with TestClient(login_app(manager, user, middleware=middleware), client=CLIENT) as client:
         reply = client.post("/login", headers={"User-Agent": "Firefox/140 (Linux)"})
         assert reply.status_code == 200
         token = reply.json()["access_token"]
@@ -218,9 +225,9 @@ def test_a_login_records_the_user_agent_and_ip_of_the_request() -> None:
 
 
 @pytest.mark.anyio
-async def test_without_the_middleware_no_device_is_recorded() -> None:
+async def test_a_strategy_made_without_a_request_records_no_device() -> None:
     manager, user = SessionManager(), User()
-    token = await manager.strategy().write_token(user)
+    token = await SessionStrategy(manager).write_token(user)
     (session,) = await manager.get_sessions(user.id)
     assert (session.user_agent, session.ip_address) == (None, None)
     assert (await manager.authenticate(token)) == session
@@ -230,7 +237,7 @@ async def test_without_the_middleware_no_device_is_recorded() -> None:
 async def test_read_write_destroy_round_trip() -> None:
     manager, user = SessionManager(), User()
     user_manager = UserManager(UserDatabase(user))
-    strategy = manager.strategy()
+    strategy = SessionStrategy(manager)
     assert isinstance(strategy, SessionStrategy)
     token = await strategy.write_token(user)
     other = await strategy.write_token(user)
@@ -246,19 +253,19 @@ async def test_read_write_destroy_round_trip() -> None:
 @pytest.mark.anyio
 async def test_logout_is_reported_with_reason_logout() -> None:
     manager, user = RecordingManager(), User()
-    token = await manager.strategy().write_token(user)
+    token = await SessionStrategy(manager).write_token(user)
     (session,) = await manager.get_sessions(user.id)
-    await manager.strategy().destroy_token(token, user)
+    await SessionStrategy(manager).destroy_token(token, user)
     assert manager.events[-1] == ("ended", session.id, "logout", False)
 
 
 @pytest.mark.anyio
 async def test_a_session_of_a_gone_or_unparsable_user_reads_as_no_user() -> None:
     manager, user = SessionManager(), User()
-    token = await manager.strategy().write_token(user)
-    assert await manager.strategy().read_token(token, UserManager(UserDatabase())) is None
+    token = await SessionStrategy(manager).write_token(user)
+    assert await SessionStrategy(manager).read_token(token, UserManager(UserDatabase())) is None
     integer_ids = IntegerIdUserManager(UserDatabase(user))
-    assert await manager.strategy().read_token(token, integer_ids) is None
+    assert await SessionStrategy(manager).read_token(token, integer_ids) is None
 
 
 @pytest.mark.anyio
@@ -266,7 +273,7 @@ async def test_malformed_tokens_never_reach_the_store() -> None:
     store = CountingStore()
     manager, user = SessionManager(session_db=store), User()
     user_manager = UserManager(UserDatabase(user))
-    strategy = manager.strategy()
+    strategy = SessionStrategy(manager)
     for bad in MALFORMED:
         assert await strategy.read_token(bad, user_manager) is None
         await strategy.destroy_token(bad, user)
@@ -278,8 +285,8 @@ async def test_malformed_tokens_never_reach_the_store() -> None:
 @pytest.mark.anyio
 async def test_destroy_token_never_ends_another_users_session() -> None:
     manager, alice, mallory = SessionManager(), User(), User()
-    token = await manager.strategy().write_token(alice)
-    await manager.strategy().destroy_token(token, mallory)
+    token = await SessionStrategy(manager).write_token(alice)
+    await SessionStrategy(manager).destroy_token(token, mallory)
     assert len(await manager.get_sessions(alice.id)) == 1
 
 
@@ -287,10 +294,10 @@ async def test_destroy_token_never_ends_another_users_session() -> None:
 async def test_a_user_without_a_uuid_id_cannot_log_in_or_out() -> None:
     manager = SessionManager()
     with pytest.raises(ValueError, match="UUID"):
-        await manager.strategy().write_token(User(id=42))  # type: ignore[arg-type]
+        await SessionStrategy(manager).write_token(User(id=42))  # type: ignore[arg-type]
     alice = User()
-    token = await manager.strategy().write_token(alice)
-    await manager.strategy().destroy_token(token, User(id=42))  # type: ignore[arg-type]
+    token = await SessionStrategy(manager).write_token(alice)
+    await SessionStrategy(manager).destroy_token(token, User(id=42))  # type: ignore[arg-type]
     assert len(await manager.get_sessions(alice.id)) == 1
 
 
@@ -322,10 +329,10 @@ def test_a_login_over_the_cap_with_refuse_answers_409() -> None:
 async def test_an_unreachable_store_is_a_503_not_a_logout() -> None:
     store = DownStore()
     manager, user = SessionManager(session_db=store), User()
-    token = await manager.strategy().write_token(user)
+    token = await SessionStrategy(manager).write_token(user)
     store.down = True
     user_manager = UserManager(UserDatabase(user))
-    strategy = manager.strategy()
+    strategy = SessionStrategy(manager)
     attempts: list[Callable[[], Awaitable[object]]] = [
         lambda: strategy.read_token(token, user_manager),
         lambda: strategy.write_token(user),

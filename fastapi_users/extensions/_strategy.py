@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fastapi import HTTPException
+from starlette.requests import HTTPConnection
 
 from asgi_kit import (
     ErrorCode,
@@ -16,7 +17,6 @@ from asgi_kit import (
     Session,
     SessionLimitError,
     coerce_user_id,
-    current_scope,
     generate_token,
 )
 
@@ -66,21 +66,22 @@ class SessionStrategy(Generic[U]):
     """A FastAPI Users authentication strategy whose tokens are ``SessionManager`` sessions.
 
     Every login through FastAPI Users' ``/login`` route creates a session with a fresh
-    token (the user agent and client IP recorded when ``BearerAuthMiddleware`` serves the
-    request), every authenticated request resolves its bearer token through the manager,
-    and ``/logout`` ends the session. Get one from ``manager.strategy()``::
+    token (with the user agent and client IP of ``connection``, the request being served),
+    every authenticated request resolves its bearer token through the manager, and
+    ``/logout`` ends the session. FastAPI makes one per request from ``manager.strategy``::
 
         AuthenticationBackend(
             name="session",
             transport=BearerTransport(tokenUrl="auth/login"),
-            get_strategy=lambda: manager.strategy(),
+            get_strategy=manager.strategy,
         )
 
     User ids must be UUIDs (FastAPI Users' ``UUIDIDMixin``), as for every session.
     """
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, connection: HTTPConnection | None = None):
         self.manager = manager
+        self.connection = connection
 
     async def read_token(self, token: str | None, user_manager: UserManagerLike[U]) -> U | None:
         """The user of an active session with this token, or None.
@@ -104,12 +105,12 @@ class SessionStrategy(Generic[U]):
     async def write_token(self, user: U) -> str:
         """Create a session for ``user`` (a login) and return its fresh token.
 
-        The user agent and client IP come from the request ``BearerAuthMiddleware`` is
-        serving (``asgi_kit.current_scope()``); without the middleware they are not
-        recorded. A login refused by ``max_sessions_per_user`` with
+        The user agent and client IP come from the strategy's ``connection`` (none are
+        recorded without one). A login refused by ``max_sessions_per_user`` with
         ``limit_policy="refuse"`` answers 409 ``SESSION_LIMIT_REACHED``.
         """
-        user_agent, ip_address = device_of(current_scope())
+        connection = self.connection
+        user_agent, ip_address = device_of(None if connection is None else connection.scope)
         try:
             with store_errors_as_503():
                 session = await self.manager.create_session(

@@ -254,20 +254,21 @@ class SessionManager:
         """``GET``/``DELETE /auth/sessions`` and ``DELETE /auth/sessions/{id}``; no prefix."""
         return user_router(self)
 
-    def strategy(self) -> SessionStrategy[Any]:
-        """A FastAPI Users authentication strategy backed by this manager's sessions.
+    def strategy(self, connection: HTTPConnection) -> SessionStrategy[Any]:
+        """A FastAPI Users authentication strategy for the request ``connection``.
 
-        Logins through FastAPI Users' own routes then create sessions (user agent and IP
-        recorded under ``BearerAuthMiddleware``), logouts end them, and ``/auth/sessions``
-        lists them::
+        A FastAPI dependency: pass the method itself as ``get_strategy`` and FastAPI hands
+        it each request. Logins through FastAPI Users' own routes then create sessions
+        (recording the request's user agent and IP), logouts end them, and
+        ``/auth/sessions`` lists them::
 
             AuthenticationBackend(
                 name="session",
                 transport=BearerTransport(tokenUrl="auth/login"),
-                get_strategy=lambda: manager.strategy(),
+                get_strategy=manager.strategy,
             )
         """
-        return SessionStrategy(self)
+        return SessionStrategy(self, connection)
 
     def get_admin_router(self, is_admin: AdminPredicate) -> APIRouter:
         """Routes for admins over any user's sessions; ``is_admin(session)`` decides who."""

@@ -88,7 +88,7 @@ async def get_user_manager(
 auth_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
     name="session",
     transport=BearerTransport(tokenUrl="auth/login"),
-    get_strategy=lambda: manager.strategy(),
+    get_strategy=manager.strategy,
 )
 users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend])
 current_active_user = users.current_user(active=True)

@@ -99,7 +99,7 @@ def check_installation() -> None:
         )
         expect(not from_repo, f"modules imported from the repository {root}: {from_repo}")
     # The Strategy protocol, structurally: same async methods, same parameter names.
-    strategy = session_manager.SessionManager().strategy()
+    strategy: Strategy[Any, Any] = session_manager.SessionStrategy(session_manager.SessionManager())
     for name in ("read_token", "write_token", "destroy_token"):
         theirs = list(inspect.signature(getattr(Strategy, name)).parameters)[1:]
         mine = list(inspect.signature(getattr(strategy, name)).parameters)

@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from ._errors import StoreUnavailableError
 from ._http import ErrorCode
-from ._middleware import SCOPE_KEY, starlette_auth
+from ._middleware import attach
+from ._models import Session
 from ._protocol import SessionDatabase
 from ._resolver import SessionResolver
 
@@ -40,13 +41,13 @@ class SessionAuthBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """Return credentials and a ``SessionUser`` for a valid token, else None."""
         try:
-            result = await self.resolver.authenticate(conn.scope["headers"])
+            found = await self.resolver.authenticate(conn.scope["headers"])
         except StoreUnavailableError as exc:
             raise AuthenticationError(ErrorCode.SESSION_STORE_UNAVAILABLE.value) from exc
-        conn.scope[SCOPE_KEY] = result
-        if result.session is None:
+        attach(conn.scope, found)
+        if not isinstance(found, Session):
             return None
-        return starlette_auth(result.session)
+        return conn.scope["auth"], conn.scope["user"]
 
     @staticmethod
     def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:

@@ -17,8 +17,10 @@ from ._http import ErrorCode, unauthorized_detail, www_authenticate
 from ._models import Session
 from ._protocol import SessionDatabase
 from ._resolver import AuthResult, SessionResolver
+from ._tokens import AuthError
 
-#: The scope key under which the middleware leaves its ``AuthResult``.
+#: The scope key under which the middleware leaves the ``Session``, or the ``AuthError``
+#: saying why there is none (read it with ``get_session`` or ``get_auth_result``).
 SCOPE_KEY = "asgi_kit.auth"
 
 _AUTHENTICATED_SCOPES = frozenset({"http", "websocket"})
@@ -51,30 +53,34 @@ class SessionUser(BaseUser):
 _new = object.__new__
 
 
-def starlette_auth(session: Session | None) -> tuple[AuthCredentials, BaseUser]:
-    """Fresh ``scope["auth"]`` and ``scope["user"]`` for a request with this session.
+def attach(scope: Scope, found: Session | AuthError) -> None:
+    """Leave on ``scope`` what ``SessionResolver.authenticate`` found for it.
 
-    ``AuthCredentials(["authenticated"])`` and a ``SessionUser``; empty credentials and an
-    ``UnauthenticatedUser`` for None. Fresh each call, so one request's change to
+    The result goes under ``SCOPE_KEY``; ``scope["auth"]`` and ``scope["user"]`` become
+    ``AuthCredentials(["authenticated"])`` and a ``SessionUser``, or empty credentials
+    and an ``UnauthenticatedUser``. They are fresh each call, so one request's change to
     ``request.auth.scopes`` never reaches another.
     """
+    scope[SCOPE_KEY] = found
     # The same objects their constructors make, without the constructors' Python frames:
     # on the middleware's hot path those cost more than the rest of this function.
     credentials = _new(AuthCredentials)
-    if session is None:
+    if isinstance(found, Session):
+        credentials.scopes = ["authenticated"]
+        user = _new(SessionUser)
+        user.session = found
+        scope["user"] = user
+    else:
         credentials.scopes = []
-        return credentials, _new(UnauthenticatedUser)
-    credentials.scopes = ["authenticated"]
-    user = _new(SessionUser)
-    user.session = session
-    return credentials, user
+        scope["user"] = _new(UnauthenticatedUser)
+    scope["auth"] = credentials
 
 
 def get_auth_result(conn: HTTPConnection | MutableMapping[str, Any]) -> AuthResult | None:
     """The ``AuthResult`` the middleware left on a request or scope; None if it did not run."""
     scope = conn.scope if isinstance(conn, HTTPConnection) else conn
-    result = scope.get(SCOPE_KEY)
-    return result if isinstance(result, AuthResult) else None
+    found = scope.get(SCOPE_KEY)
+    return AuthResult.of(found) if isinstance(found, Session | AuthError) else None
 
 
 def get_session(conn: HTTPConnection | MutableMapping[str, Any]) -> Session | None:
@@ -120,17 +126,16 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            result = await self.resolver.authenticate(scope["headers"])
+            found = await self.resolver.authenticate(scope["headers"])
         except StoreUnavailableError:
             await _refuse(scope, receive, send, 503, ErrorCode.SESSION_STORE_UNAVAILABLE, {})
             return
-        error = result[1]
-        if error is not None and self.reject_invalid and error.token_presented:
-            challenge = {"WWW-Authenticate": www_authenticate(error)}
-            await _refuse(scope, receive, send, 401, unauthorized_detail(error), challenge)
+        # isinstance(found, Session), not AuthError: an Enum's isinstance check is slow.
+        if not isinstance(found, Session) and self.reject_invalid and found.token_presented:
+            challenge = {"WWW-Authenticate": www_authenticate(found)}
+            await _refuse(scope, receive, send, 401, unauthorized_detail(found), challenge)
             return
-        scope[SCOPE_KEY] = result
-        scope["auth"], scope["user"] = starlette_auth(result[0])
+        attach(scope, found)
         await self.app(scope, receive, send)
 
 

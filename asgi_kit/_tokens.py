@@ -65,16 +65,10 @@ def is_b64token(token: str) -> bool:
     return _B64TOKEN.fullmatch(token.encode("ascii")) is not None
 
 
-def parse_authorization(value: bytes) -> bytes | AuthError:
-    """Parse one raw ``Authorization`` header value into the token's bytes, or why not."""
-    # Fast path: what nearly every client sends, "Bearer <token>" with one space and no
-    # "=" padding. Anything else (other casing, padding, bad bytes) takes the full grammar.
-    if value.startswith(b"Bearer ") and len(value) <= _FAST_LIMIT:
-        token = value[7:]
-        if token.translate(_AS_ALPHA).isalpha():
-            return token
+def _parse_authorization(value: bytes) -> bytes | AuthError:
+    """Parse one raw ``Authorization`` value by RFC 6750's full grammar (the slow path)."""
     value = value.strip(b" \t")
-    if len(value) <= MAX_TOKEN_LENGTH + 7:
+    if len(value) <= _FAST_LIMIT:
         match = _BEARER.fullmatch(value)
         if match is not None:
             return match.group(1)
@@ -101,7 +95,13 @@ def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AuthError:
             found = value
     if found is None:
         return AuthError.MISSING
-    return parse_authorization(found)
+    # Fast path: what nearly every client sends, "Bearer <token>" with one space and no
+    # "=" padding. Anything else (other casing, padding, bad bytes) takes the full grammar.
+    if found.startswith(b"Bearer ") and len(found) <= _FAST_LIMIT:
+        token = found[7:]
+        if token.translate(_AS_ALPHA).isalpha():
+            return token
+    return _parse_authorization(found)
 
 
 def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, AuthError | None]:

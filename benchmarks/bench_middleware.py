@@ -25,13 +25,12 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
-from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.authentication import AuthCredentials
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.types import ASGIApp, Message, Scope
 
@@ -40,19 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _apps
 
 from asgi_kit import (
+    AuthError,
     AuthResult,
     BearerAuthMiddleware,
     SessionResolver,
     SessionUser,
-    bearer_token,
     token_digest,
-    utcnow,
 )
+from asgi_kit._middleware import attach
+from asgi_kit._tokens import find_bearer
 
 Headers = list[tuple[bytes, bytes]]
-
-#: A context variable like the one the middleware sets per request (for the breakdown).
-_CONTEXT: ContextVar[Scope | None] = ContextVar("bench_scope", default=None)
 
 #: Timed rows: (key, label, app key in ``_apps.build_cases``, sends a valid token).
 ROWS: tuple[tuple[str, str, str, bool], ...] = (
@@ -327,7 +324,7 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
     digest = token_digest(tokens[0])
     session = await store.get_by_token_digest(digest)
     assert session is not None
-    now = utcnow()
+    now = time.time()
     layer = BearerAuthMiddleware(noop_app, session_db=store, touch_interval=60)
     starlette = AuthenticationMiddleware(noop_app, backend=_apps.DictTokenBackend(users))
     minimal = _apps.MinimalBearerMiddleware(noop_app, users)
@@ -339,21 +336,16 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
 
     return [
         ("baseline: await of an empty coroutine", nothing),
-        ("bearer_token(headers)", sync(lambda: bearer_token(headers))),
+        ("find_bearer(headers)", sync(lambda: find_bearer(headers))),
         ("token_digest(token)", sync(lambda: token_digest(tokens[0]))),
         ("await store.get_by_token_digest(digest)", lambda: store.get_by_token_digest(digest)),
-        ("utcnow()", sync(utcnow)),
-        ("session.deadline", sync(lambda: session.deadline)),
+        ("time.time()", sync(time.time)),
         ("session.is_active(now)", sync(lambda: session.is_active(now))),
-        ("session.is_active()  (reads the clock)", sync(session.is_active)),
-        ("AuthResult(session)", sync(lambda: AuthResult(session))),
+        ("attach(scope, session)", sync(lambda: attach(dict(template), session))),
+        ("attach(scope, AuthError.MISSING)", sync(lambda: attach(dict(empty), AuthError.MISSING))),
         ("SessionUser(session)", sync(lambda: SessionUser(session))),
         ('AuthCredentials(["authenticated"])', sync(lambda: AuthCredentials(["authenticated"]))),
-        (
-            "UnauthenticatedUser() + AuthCredentials()",
-            sync(lambda: (UnauthenticatedUser(), AuthCredentials())),
-        ),
-        ("ContextVar set + reset", sync(lambda: _CONTEXT.reset(_CONTEXT.set(template)))),
+        ("AuthResult.of(session)  (get_auth_result)", sync(lambda: AuthResult.of(session))),
         ("dict(scope)  (per-request copy in this harness)", sync(lambda: dict(template))),
         ("await resolver.authenticate(headers)", lambda: resolver.authenticate(headers)),
         (

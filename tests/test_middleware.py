@@ -23,9 +23,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asgi_kit import (
     AuthError,
+    AuthResult,
     BearerAuthMiddleware,
     InMemorySessionDatabase,
+    Session,
     SessionAuthBackend,
+    SessionResolver,
     StoreUnavailableError,
     get_auth_result,
     get_session,
@@ -223,6 +226,34 @@ async def test_lifespan_and_other_scopes_pass_through_untouched() -> None:
 
     await middleware(scope, receive, send)
     assert seen == [{"type": "lifespan", "asgi": {"version": "3.0"}}]
+
+
+@pytest.mark.anyio
+async def test_the_resolver_answers_the_session_or_why_there_is_none() -> None:
+    store = InMemorySessionDatabase()
+    manager = SessionManager(session_db=store)
+    session = await manager.create_session(uuid.uuid4(), "live-token")
+    revoked = await manager.create_session(uuid.uuid4(), "revoked-token")
+    await manager.revoke_session(revoked.id)
+    resolver = SessionResolver(store)
+    cases = {
+        b"Bearer live-token": session,
+        b"bearer  live-token": session,  # the full grammar: other casing, two spaces
+        b"Bearer revoked-token": AuthError.INVALID,
+        b"Bearer": AuthError.EMPTY,
+        b"Basic dXNlcjpwdw==": AuthError.OTHER_SCHEME,
+        b"Bearer a b": AuthError.MALFORMED,
+    }
+    for value, expected in cases.items():
+        found = await resolver.authenticate([(b"host", b"x"), (b"authorization", value)])
+        assert found == expected, value
+        result = AuthResult.of(found)
+        assert result == (
+            (expected, None) if isinstance(expected, Session) else (None, expected)
+        ), value
+    assert await resolver.authenticate([]) is AuthError.MISSING
+    twice = [(b"authorization", b"Bearer live-token")] * 2
+    assert await resolver.authenticate(twice) is AuthError.MALFORMED
 
 
 def test_get_session_without_middleware_fails_loudly() -> None:

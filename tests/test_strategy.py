@@ -22,7 +22,6 @@ from starlette.types import ASGIApp
 
 from asgi_kit import (
     SCOPE_KEY,
-    AuthResult,
     BearerAuthMiddleware,
     ConfigurationError,
     InMemorySessionDatabase,
@@ -203,7 +202,7 @@ def request_with(token: str | None = None, session: Session | None = None) -> Re
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     scope: dict[str, Any] = {"type": "http", "headers": headers}
     if session is not None:
-        scope[SCOPE_KEY] = AuthResult(session)
+        scope[SCOPE_KEY] = session
     return Request(scope)
 
 

@@ -101,11 +101,16 @@ class SessionBearer(SecurityBase):
 
     async def __call__(self, conn: HTTPConnection) -> Session:
         """Return the caller's session or raise a 401 (503 if the store is unreachable)."""
-        result = get_auth_result(conn)
-        if result is None:
-            with store_errors_as_503():
-                result = await self.resolver.authenticate(conn.scope["headers"])
-        return require_session(result)
+        with store_errors_as_503():
+            return require_session(await auth_result(conn, self.resolver))
+
+
+async def auth_result(conn: HTTPConnection, resolver: SessionResolver) -> AuthResult:
+    """What ``BearerAuthMiddleware`` found for ``conn``; without it, the header resolved now."""
+    result = get_auth_result(conn)
+    if result is None:
+        result = AuthResult.of(await resolver.authenticate(conn.scope.get("headers") or ()))
+    return result
 
 
 def require_session(result: AuthResult) -> Session:

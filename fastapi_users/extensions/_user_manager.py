@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from starlette.requests import Request
 
-from asgi_kit import ConfigurationError, Session, coerce_user_id, get_auth_result
+from asgi_kit import ConfigurationError, Session, coerce_user_id
 
 from ._events import AccountEvent
+from ._session_api import auth_result
 
 if TYPE_CHECKING:
     from .session_manager import SessionManager
@@ -137,11 +138,7 @@ class SessionUserManagerMixin:
         """The session ``request`` was made with, if it is ``user``'s own."""
         if request is None:
             return None
-        result = get_auth_result(request)
-        if result is None:  # no BearerAuthMiddleware: resolve the bearer token here
-            headers = request.scope.get("headers") or []
-            result = await self.session_manager.resolver.authenticate(headers)
-        session = result.session
+        session = (await auth_result(request, self.session_manager.resolver)).session
         if session is None or session.user_id != coerce_user_id(user.id):
             return None
         return session

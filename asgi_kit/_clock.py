@@ -1,8 +1,12 @@
-"""The one clock asgi-kit reads: aware UTC datetimes."""
+"""The one clock asgi-kit reads (aware UTC datetimes), and durations as stores keep them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+_MICROSECOND = timedelta(microseconds=1)
+#: Durations already built, by length: idle timeouts are a few app settings.
+_DURATIONS: dict[int, timedelta] = {}
 
 
 def utcnow() -> datetime:
@@ -18,3 +22,24 @@ def as_utc(value: datetime) -> datetime:
     if tz is None:
         raise ValueError(f"datetime {value.isoformat()} has no time zone; use an aware datetime")
     return value.astimezone(timezone.utc)
+
+
+def to_microseconds(duration: timedelta | None) -> int | None:
+    """``duration`` in whole microseconds (as stores keep it), None for None."""
+    return None if duration is None else duration // _MICROSECOND
+
+
+def from_microseconds(microseconds: int | None) -> timedelta | None:
+    """The ``timedelta`` of a duration ``to_microseconds`` gave, None for None.
+
+    Stores call this for every row they read, and building a timedelta is not free, so
+    the first 256 distinct lengths are kept (timedeltas are immutable).
+    """
+    if microseconds is None:
+        return None
+    duration = _DURATIONS.get(microseconds)
+    if duration is None:
+        duration = timedelta(microseconds=microseconds)
+        if len(_DURATIONS) < 256:
+            _DURATIONS[microseconds] = duration
+    return duration

@@ -14,7 +14,7 @@ from redis import exceptions as rex
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ._clock import utcnow
+from ._clock import from_microseconds, to_microseconds, utcnow
 from ._errors import ConfigurationError, DuplicateSessionError
 from ._models import Session
 from ._redis_scripts import LIBRARY, SCRIPTS
@@ -57,7 +57,6 @@ def _datetime(value: str | None) -> datetime | None:
 
 
 def _encode(session: Session) -> str:
-    idle = session.idle_timeout
     return json.dumps(
         {
             "id": str(session.id),
@@ -65,7 +64,7 @@ def _encode(session: Session) -> str:
             "token_digest": session.token_digest,
             "created_at": session.created_at.isoformat(),
             "expires_at": _iso(session.expires_at),
-            "idle_timeout_us": None if idle is None else idle // _MICROSECOND,
+            "idle_timeout_us": to_microseconds(session.idle_timeout),
             "last_seen_at": session.seen_at.isoformat(),
             "user_agent": session.user_agent,
             "ip_address": session.ip_address,
@@ -76,14 +75,13 @@ def _encode(session: Session) -> str:
 
 def _decode(raw: bytes | str) -> Session:
     data: dict[str, Any] = json.loads(raw)
-    idle = data["idle_timeout_us"]
-    return Session(
+    return Session.from_store(
         id=UUID(data["id"]),
         user_id=UUID(data["user_id"]),
         token_digest=data["token_digest"],
         created_at=datetime.fromisoformat(data["created_at"]),
         expires_at=_datetime(data["expires_at"]),
-        idle_timeout=None if idle is None else timedelta(microseconds=idle),
+        idle_timeout=from_microseconds(data["idle_timeout_us"]),
         last_seen_at=datetime.fromisoformat(data["last_seen_at"]),
         user_agent=data["user_agent"],
         ip_address=data["ip_address"],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Table, Uuid
 
+from ._clock import from_microseconds, to_microseconds
 from ._models import Session
 
 #: The columns every query selects, in this order (``session_from_row`` reads them so);
@@ -24,7 +25,6 @@ COLUMNS = (
     "user_agent",
     "ip_address",
 )
-_MICROSECOND = timedelta(microseconds=1)
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
@@ -58,14 +58,13 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
 
 def session_row(session: Session) -> dict[str, Any]:
     """The row that stores ``session`` (column name to value)."""
-    idle = session.idle_timeout
     return {
         "id": session.id,
         "token_digest": session.token_digest,
         "user_id": session.user_id,
         "created_at": session.created_at,
         "expires_at": session.expires_at,
-        "idle_timeout_us": None if idle is None else idle // _MICROSECOND,
+        "idle_timeout_us": to_microseconds(session.idle_timeout),
         "last_seen_at": session.seen_at,
         "deadline": session.deadline,
         "user_agent": session.user_agent,
@@ -76,13 +75,13 @@ def session_row(session: Session) -> dict[str, Any]:
 def session_from_row(row: Sequence[Any]) -> Session:
     """The session a row of ``COLUMNS`` holds."""
     id_, digest, user_id, created, expires, idle_us, seen, agent, ip = row
-    return Session(
+    return Session.from_store(
         id=id_,
         user_id=user_id,
         token_digest=digest,
         created_at=_utc(created),
         expires_at=None if expires is None else _utc(expires),
-        idle_timeout=None if idle_us is None else timedelta(microseconds=idle_us),
+        idle_timeout=from_microseconds(idle_us),
         last_seen_at=_utc(seen),
         user_agent=agent,
         ip_address=ip,

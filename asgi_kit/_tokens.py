@@ -62,7 +62,9 @@ def is_b64token(token: str) -> bool:
     """Return True if ``token`` is a non-empty RFC 6750 b64token of acceptable length."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return False
-    return _B64TOKEN.fullmatch(token.encode("ascii")) is not None
+    raw = token.encode("ascii")
+    # The regex only for what the table cannot tell alone: "=" padding (or a bad byte).
+    return raw.translate(_AS_ALPHA).isalpha() or _B64TOKEN.fullmatch(raw) is not None
 
 
 def _parse_authorization(value: bytes) -> bytes | AuthError:

@@ -98,3 +98,59 @@ def test_is_active_takes_a_datetime_or_a_timestamp_alike() -> None:
     just_before = s.deadline - timedelta(microseconds=1)
     for moment in (now, just_before, s.deadline, s.deadline + timedelta(1)):
         assert s.is_active(moment) == s.is_active(moment.timestamp()) == (moment < s.deadline)
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    [
+        {},
+        {"expires_at": datetime(2031, 1, 1, tzinfo=timezone.utc)},
+        {"idle_timeout": timedelta(minutes=30)},
+        {"expires_at": datetime(2031, 1, 1, tzinfo=timezone.utc), "idle_timeout": timedelta(9000)},
+    ],
+    ids=["never", "absolute", "idle", "both"],
+)
+def test_from_store_rebuilds_the_same_session(lifetime: dict[str, object]) -> None:
+    made = Session(user_id=USER, token="t", user_agent="ua", ip_address="::1", **lifetime)  # type: ignore[arg-type]
+    fields = {name: getattr(made, name) for name in STORED_FIELDS}
+    back = Session.from_store(**fields)
+    assert back == made
+    assert back.token == ""
+    assert (back.deadline, back.is_active(), back.is_active(made.created_at)) == (
+        made.deadline,
+        made.is_active(),
+        made.is_active(made.created_at),
+    )
+    far = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    assert back.is_active(far) is made.is_active(far)
+    # Aware datetimes in another zone come back in UTC, as a constructed Session has them.
+    shifted = made.created_at.astimezone(timezone(timedelta(hours=5)))
+    moved = Session.from_store(**{**fields, "created_at": shifted, "last_seen_at": shifted})
+    assert moved.created_at.tzinfo is timezone.utc
+    assert moved == made
+
+
+STORED_FIELDS = (
+    "id",
+    "user_id",
+    "token_digest",
+    "created_at",
+    "expires_at",
+    "idle_timeout",
+    "last_seen_at",
+    "user_agent",
+    "ip_address",
+)
+
+
+def test_durations_round_trip_through_microseconds() -> None:
+    from asgi_kit._clock import from_microseconds, to_microseconds
+
+    for duration in (timedelta(microseconds=1), timedelta(days=7, seconds=3), timedelta(0)):
+        micros = to_microseconds(duration)
+        assert from_microseconds(micros) == duration
+        assert from_microseconds(micros) == duration  # the kept one, the second time
+    assert to_microseconds(None) is None
+    assert from_microseconds(None) is None
+    many = [from_microseconds(n) for n in range(1, 1000)]  # past what is kept
+    assert many == [timedelta(microseconds=n) for n in range(1, 1000)]

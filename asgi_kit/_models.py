@@ -80,13 +80,13 @@ class Session:
             raise ValueError("a Session needs its token or its token_digest")
         created = as_utc(self.created_at)
         seen = created if self.last_seen_at is None else as_utc(self.last_seen_at)
+        expires = None if self.expires_at is None else as_utc(self.expires_at)
         set_(self, "created_at", created)
         set_(self, "last_seen_at", seen)
-        if self.expires_at is not None:
-            set_(self, "expires_at", as_utc(self.expires_at))
+        set_(self, "expires_at", expires)
         if self.idle_timeout is not None and self.idle_timeout <= _ZERO:
             raise ValueError("idle_timeout must be positive")
-        _derive(self)
+        _derive(self, expires, seen, self.idle_timeout)
 
     @classmethod
     def from_store(
@@ -111,17 +111,19 @@ class Session:
         """
         session = _new(cls)
         set_ = object.__setattr__
+        expires = None if expires_at is None else as_utc(expires_at)
+        seen = as_utc(last_seen_at)
         set_(session, "id", id)
         set_(session, "user_id", user_id)
         set_(session, "token", "")
         set_(session, "token_digest", token_digest)
         set_(session, "created_at", as_utc(created_at))
-        set_(session, "expires_at", None if expires_at is None else as_utc(expires_at))
+        set_(session, "expires_at", expires)
         set_(session, "idle_timeout", idle_timeout)
-        set_(session, "last_seen_at", as_utc(last_seen_at))
+        set_(session, "last_seen_at", seen)
         set_(session, "user_agent", user_agent)
         set_(session, "ip_address", ip_address)
-        _derive(session)
+        _derive(session, expires, seen, idle_timeout)
         return session
 
     @property
@@ -155,13 +157,14 @@ _ZERO = timedelta(0)
 _new = object.__new__
 
 
-def _derive(session: Session) -> None:
-    """Set the fields ``Session`` computes from the others (all else set and normal)."""
-    seen = session.seen_at
-    deadline = _deadline(session.expires_at, seen, session.idle_timeout)
+def _derive(
+    session: Session, expires_at: datetime | None, seen_at: datetime, idle: timedelta | None
+) -> None:
+    """Set the fields ``session`` computes from the others, which these are (normalised)."""
+    deadline = _deadline(expires_at, seen_at, idle)
     deadline_ts = math.inf if deadline is None else deadline.timestamp()
     object.__setattr__(session, "_deadline_ts", deadline_ts)
-    object.__setattr__(session, "_seen_ts", seen.timestamp())
+    object.__setattr__(session, "_seen_ts", seen_at.timestamp())
 
 
 def _deadline(

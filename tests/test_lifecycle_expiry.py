@@ -128,8 +128,6 @@ async def test_purge_periodically_refuses_a_non_positive_interval() -> None:
         await SessionManager().purge_periodically(0)
 
 
-
-
 @pytest.mark.parametrize("kind", ["postgres", "redis"])
 async def test_purge_periodically_outlives_a_raising_hook_and_an_outage(
     kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture

@@ -79,8 +79,6 @@ async def keys(raw: aioredis.Redis, store: RedisSessionDatabase) -> set[str]:
     return {k async for k in raw.scan_iter(match=f"{glob_escape(store.key_prefix)}*")}
 
 
-
-
 async def dump(raw: aioredis.Redis, store: RedisSessionDatabase) -> dict[str, Any]:
     """Every key under the store's prefix with its value (strings and sorted sets)."""
     found: dict[str, Any] = {}

@@ -359,8 +359,6 @@ async def tracked(store: SessionDatabase) -> int:
     return int(count or 0)
 
 
-
-
 @pytest.mark.parametrize("kind", [POSTGRES, REDIS])
 async def test_purge_periodically_outlives_an_outage(
     kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture

@@ -61,7 +61,7 @@ class SessionResolver:
             return None
         header = (b"authorization", b"Bearer " + token.encode("ascii"))
         found = await self.authenticate((header,))
-        return None if isinstance(found, AuthError) else found
+        return found if isinstance(found, Session) else None
 
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> Session | AuthError:
         """The active session of raw ASGI headers, or why there is none.

@@ -12,6 +12,7 @@ from uuid import UUID
 from ._clock import as_utc, utcnow
 from ._errors import DuplicateSessionError
 from ._models import Session
+from ._user_ids import UserId
 
 
 class InMemorySessionDatabase:
@@ -30,7 +31,7 @@ class InMemorySessionDatabase:
     def __init__(self, mapping: MutableMapping[str, Session] | None = None) -> None:
         self._sessions: MutableMapping[str, Session] = {} if mapping is None else mapping
         self._by_id: dict[UUID, Session] = {}
-        self._by_user: dict[UUID, dict[UUID, None]] = {}
+        self._by_user: dict[UserId, dict[UUID, None]] = {}
         # (deadline, id) of every session with a deadline. Entries are never removed in
         # place: one whose session is gone, or was touched since, is skipped when it
         # comes up, and the heap is rebuilt when such entries outnumber the live ones.
@@ -50,8 +51,7 @@ class InMemorySessionDatabase:
         with self._lock:
             if session.id in self._by_id or session.token_digest in self._sessions:
                 raise DuplicateSessionError("a session with this id or token already exists")
-            if session.token:
-                session = session.replace(token="")
+            session = _without_token(session)
             self._sessions[session.token_digest] = session
             self._index(session)
 
@@ -64,7 +64,7 @@ class InMemorySessionDatabase:
         """Return the active session with this id, or None."""
         return self._active(self._by_id.get(session_id))
 
-    async def list_for_user(self, user_id: UUID) -> list[Session]:
+    async def list_for_user(self, user_id: UserId) -> list[Session]:
         """Return the user's active sessions, newest first."""
         now = utcnow()
         with self._lock:
@@ -90,7 +90,7 @@ class InMemorySessionDatabase:
                 self._remove(session)
         return self._active(session)
 
-    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+    async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
         now = utcnow()
         with self._lock:
@@ -147,3 +147,18 @@ class InMemorySessionDatabase:
         del owned[session.id]
         if not owned:
             del self._by_user[session.user_id]
+
+
+def _without_token(session: Session) -> Session:
+    """A plain ``Session`` equal to ``session``, without the raw token (never kept)."""
+    return Session.from_store(
+        id=session.id,
+        user_id=session.user_id,
+        token_digest=session.token_digest,
+        created_at=session.created_at,
+        expires_at=session.expires_at,
+        idle_timeout=session.idle_timeout,
+        last_seen_at=session.seen_at,
+        user_agent=session.user_agent,
+        ip_address=session.ip_address,
+    )

@@ -133,19 +133,24 @@ def workdir(tmp_path: Path) -> Path:
     """app.py and check.py, copied outside the repository (nothing there can shadow them)."""
     workdir = tmp_path / "check"
     workdir.mkdir()
-    for name in ("app.py", "check.py"):
+    for name in ("app.py", "app_int.py", "check.py"):
         shutil.copy2(CHECK_DIR / name, workdir / name)
     assert REPO not in workdir.resolve().parents
     return workdir
 
 
-def test_fastapi_users_15_with_the_built_wheel(environment: Path, workdir: Path) -> None:
-    """FastAPI Users' own login/logout/reset/users routes drive asgi-kit sessions."""
+@pytest.mark.parametrize("app", ["app", "app_int"], ids=["uuid-ids", "integer-ids"])
+def test_fastapi_users_15_with_the_built_wheel(environment: Path, workdir: Path, app: str) -> None:
+    """FastAPI Users' own login/logout/reset/users routes drive asgi-kit sessions.
+
+    Twice: the README's app (``UUIDIDMixin``) and the same app with ``IntegerIDMixin``.
+    """
     result = subprocess.run(
         [str(environment), "check.py"],
         cwd=workdir,
         env=clean_env(
             ASGI_KIT_REPO=str(REPO),
+            CHECK_APP=app,
             DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'app.sqlite3'}",
         ),
         capture_output=True,
@@ -161,7 +166,8 @@ def test_fastapi_users_15_with_the_built_wheel(environment: Path, workdir: Path)
 def test_the_wiring_type_checks_against_fastapi_users(environment: Path, workdir: Path) -> None:
     """mypy --strict, against the installed FastAPI Users: SessionStrategy is a Strategy.
 
-    app.py declares ``auth_backend: AuthenticationBackend[User, uuid.UUID]``, so this
+    app.py declares ``auth_backend: AuthenticationBackend[User, uuid.UUID]`` (app_int.py
+    ``[User, int]``), so this
     fails if ``manager.strategy()`` does not satisfy FastAPI Users' ``Strategy`` protocol,
     or if ``SessionUserManagerMixin``'s hooks clash with ``BaseUserManager``'s.
     """
@@ -177,6 +183,7 @@ def test_the_wiring_type_checks_against_fastapi_users(environment: Path, workdir
             "--cache-dir",
             str(cache),
             "app.py",
+            "app_int.py",
             "check.py",
         ],
         cwd=workdir,

@@ -13,7 +13,6 @@ import pytest
 from asgi_kit import (
     ConfigurationError,
     InMemorySessionDatabase,
-    InvalidUserIdError,
     Session,
     SyncUsageError,
     token_digest,
@@ -42,16 +41,6 @@ async def test_create_session_is_awaitable_in_async_code() -> None:
     session = await manager.create_session(USER, "token-1")
     assert session.token == "token-1"
     assert await manager.authenticate("token-1") == session
-
-
-@pytest.mark.anyio
-async def test_forgetting_await_gives_a_helpful_error() -> None:
-    manager = SessionManager()
-    pending = manager.create_session(USER, "token-1")
-    with pytest.raises(SyncUsageError, match=r"await manager\.create_session"):
-        _ = pending.token
-    await pending  # and it still works once awaited
-    assert await manager.get_sessions(USER) != []
 
 
 @pytest.mark.anyio
@@ -95,24 +84,15 @@ def test_backing_map_with_existing_sessions_is_indexed() -> None:
         InMemorySessionDatabase({"not-the-digest": s})
 
 
-@pytest.mark.parametrize("bad", [42, "bob", ""])
-def test_bad_user_id_raises_typed_error(bad: object) -> None:
-    with pytest.raises(InvalidUserIdError):
-        SessionManager().create_session(bad, "token")  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("bad", ["", "has space", "é", "x" * 3000])
 def test_bad_token_raises_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match="b64token"):
         SessionManager().create_session(USER, bad)
 
 
-def test_expires_at_in_the_past_or_naive_is_refused() -> None:
-    manager = SessionManager()
-    with pytest.raises(ValueError, match="future"):
-        manager.create_session(USER, "t", expires_at=utcnow() - timedelta(seconds=1))
+def test_a_naive_expires_at_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
-        manager.create_session(USER, "t", expires_at=utcnow().replace(tzinfo=None))
+        SessionManager().create_session(USER, "t", expires_at=utcnow().replace(tzinfo=None))
 
 
 def test_lifetime_caps_expiry() -> None:

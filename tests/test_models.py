@@ -1,4 +1,4 @@
-"""The Session value type and user-id coercion."""
+"""The Session value type and the user-id rule."""
 
 from __future__ import annotations
 
@@ -12,18 +12,66 @@ from asgi_kit import InvalidUserIdError, Session, coerce_user_id, token_digest, 
 USER = uuid.uuid4()
 
 
-def test_uuid_strings_are_parsed() -> None:
-    assert coerce_user_id(str(USER)) == USER
-    assert coerce_user_id(USER.hex) == USER
-    assert coerce_user_id(USER) is USER
-    assert Session(user_id=str(USER), token="t").user_id == USER  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "given",
+    [
+        USER,
+        str(USER),
+        USER.hex,
+        str(USER).upper(),
+        f"urn:uuid:{USER}",
+        "user1",
+        "42",
+        42,
+        0,
+        -7,
+        10**30,
+        "auth0|5f7c8ec7c33c6c004bbafe82",
+        "é" * 255,
+        "a b:{c}",
+    ],
+)
+def test_user_ids_are_opaque_and_keep_their_text(given: object) -> None:
+    user_id = coerce_user_id(given)
+    assert str(user_id) == str(given)
+    assert Session(user_id=given, token="t").user_id == user_id  # type: ignore[arg-type]
+    assert coerce_user_id(user_id) == user_id  # idempotent
+    canonical = isinstance(given, uuid.UUID) or given == str(USER)
+    assert isinstance(user_id, uuid.UUID if canonical else str)
 
 
-@pytest.mark.parametrize("bad", [42, "42", "alice", "", None, 4.2, b"x" * 16])
-def test_non_uuid_user_ids_raise_a_typed_error(bad: object) -> None:
-    with pytest.raises(InvalidUserIdError, match="UUID"):
+def test_a_uuid_and_its_string_are_one_user_and_so_are_an_int_and_its_string() -> None:
+    assert coerce_user_id(str(USER)) == coerce_user_id(USER) == USER
+    assert coerce_user_id(str(USER)) is not USER  # parsed, equal
+    assert coerce_user_id(42) == coerce_user_id("42") == "42"
+    # Other spellings of a UUID are other strings (str() must give back what was given).
+    assert coerce_user_id(str(USER).upper()) != USER
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "",
+        "x" * 256,
+        "a\x00b",
+        "line\nbreak",
+        "tab\t",
+        "\x7f",
+        "\x85",
+        4.2,
+        b"user",
+        True,
+        False,
+        [1],
+        object(),
+    ],
+)
+def test_bad_user_ids_raise_a_typed_error_saying_what_is_accepted(bad: object) -> None:
+    with pytest.raises(InvalidUserIdError, match="a UUID, an int, or a string of 1 to 255") as info:
         coerce_user_id(bad)
-    with pytest.raises(ValueError, match="UUID"):  # it is a ValueError too
+    assert len(str(info.value)) < 200  # a long id is shown cut, never whole
+    with pytest.raises(ValueError, match="user id"):  # it is a ValueError too
         Session(user_id=bad, token="t")  # type: ignore[arg-type]
 
 

@@ -235,7 +235,7 @@ def test_admin_router(login: Login, manager: SessionManager) -> None:
         for token in (victim_token, victim_other):
             assert client.get("/auth/sessions", headers=bearer(token)).status_code == 401
         assert client.get("/auth/sessions", headers=bearer(bystander)).status_code == 200
-        r = client.get("/admin/sessions/users/42", headers=bearer(admin_token))
+        r = client.get(f"/admin/sessions/users/{'x' * 256}", headers=bearer(admin_token))
         assert (r.status_code, r.json()) == (422, {"detail": "INVALID_USER_ID"})
         assert client.get(f"/admin/sessions/users/{victim}").status_code == 401
 

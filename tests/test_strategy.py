@@ -290,14 +290,26 @@ async def test_destroy_token_never_ends_another_users_session() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_user_without_a_uuid_id_cannot_log_in_or_out() -> None:
-    manager = SessionManager()
-    with pytest.raises(ValueError, match="UUID"):
-        await SessionStrategy(manager).write_token(User(id=42))  # type: ignore[arg-type]
-    alice = User()
-    token = await SessionStrategy(manager).write_token(alice)
-    await SessionStrategy(manager).destroy_token(token, User(id=42))  # type: ignore[arg-type]
-    assert len(await manager.get_sessions(alice.id)) == 1
+@pytest.mark.parametrize("user_id", [42, 0, "auth0|5f7c8ec7c33c6c004bbafe82"])
+async def test_users_with_integer_or_provider_ids_log_in_and_out(user_id: Any) -> None:
+    manager, user = SessionManager(), User(id=user_id)
+    integer = isinstance(user_id, int)
+    user_manager = (IntegerIdUserManager if integer else UserManager)(UserDatabase(user))
+    if not integer:
+        user_manager.parse_id = lambda value: value  # type: ignore[method-assign]
+    token = await SessionStrategy(manager).write_token(user)
+    assert await SessionStrategy(manager).read_token(token, user_manager) is user
+    assert [str(s.user_id) for s in await manager.get_sessions(user_id)] == [str(user_id)]
+    await SessionStrategy(manager).destroy_token(token, User(id=43))  # another user: a no-op
+    assert await SessionStrategy(manager).read_token(token, user_manager) is user
+    await SessionStrategy(manager).destroy_token(token, user)
+    assert await manager.get_sessions(user_id) == []
+
+
+@pytest.mark.anyio
+async def test_a_user_with_an_unusable_id_cannot_log_in() -> None:
+    with pytest.raises(InvalidUserIdError, match="a UUID, an int, or a string"):
+        await SessionStrategy(SessionManager()).write_token(User(id=4.2))  # type: ignore[arg-type]
 
 
 def test_a_token_in_the_query_string_is_never_accepted() -> None:
@@ -535,9 +547,22 @@ def test_mixins_without_hooks_may_come_before_it() -> None:
 
 
 @pytest.mark.anyio
-async def test_users_without_uuid_ids_are_refused_and_the_base_hooks_still_run() -> None:
+async def test_account_events_end_the_sessions_of_integer_id_users_too() -> None:
     manager = SessionManager()
     user = User(id=7)  # type: ignore[arg-type]
+    a, _ = await two_sessions(manager, user)
+    user_manager = SessionUserManager(UserDatabase(user), session_manager=manager)
+    await user_manager.on_after_update(user, {"password": "x"}, request_with(a.token, a))
+    assert [s.id for s in await manager.get_sessions(7)] == [a.id]  # the current one stays
+    await user_manager.on_after_delete(user)
+    assert await manager.get_sessions("7") == []
+    assert user_manager.calls == ["on_after_update", "on_after_delete"]
+
+
+@pytest.mark.anyio
+async def test_users_with_unusable_ids_are_refused_and_the_base_hooks_still_run() -> None:
+    manager = SessionManager()
+    user = User(id=b"7")  # type: ignore[arg-type]
     user_manager = SessionUserManager(UserDatabase(user), session_manager=manager)
     with pytest.raises(InvalidUserIdError):
         await user_manager.on_after_update(user, {"password": "x"}, request_with("some-token"))

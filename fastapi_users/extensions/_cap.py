@@ -7,16 +7,18 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import anyio
 import anyio.lowlevel
 
-from asgi_kit import ConfigurationError, Session, SessionDatabase, SessionLimitError
+from asgi_kit import ConfigurationError, Session, SessionDatabase, SessionLimitError, UserId
 
 from ._events import LimitPolicy
 
 logger = logging.getLogger("asgi_kit.sessions")
+S = TypeVar("S", bound=Session)
 
 
 def cap_setting(value: object) -> int | None:
@@ -52,7 +54,7 @@ class UserLocks:
     """
 
     def __init__(self) -> None:
-        self._locks: dict[tuple[object, UUID], tuple[anyio.Lock, int]] = {}
+        self._locks: dict[tuple[object, UserId], tuple[anyio.Lock, int]] = {}
         self._guard = threading.Lock()
 
     def __len__(self) -> int:
@@ -60,11 +62,13 @@ class UserLocks:
         return len(self._locks)
 
     @asynccontextmanager
-    async def hold(self, user_id: UUID) -> AsyncIterator[None]:
+    async def hold(self, user_id: UserId) -> AsyncIterator[None]:
         """Hold ``user_id``'s lock for the body of the ``async with``."""
         key = (anyio.lowlevel.current_token(), user_id)
         with self._guard:
-            lock, users = self._locks.get(key) or (anyio.Lock(), 0)
+            # fast_acquire: a free lock is taken without yielding to the loop, so an
+            # in-memory admission never suspends (``create_session`` without ``await``).
+            lock, users = self._locks.get(key) or (anyio.Lock(fast_acquire=True), 0)
             self._locks[key] = (lock, users + 1)
         try:
             async with lock:
@@ -102,13 +106,13 @@ class SessionCap:
 
     async def admit(
         self,
-        session: Session,
-        build: Callable[[], Session],
+        session: S,
+        build: Callable[[], S],
         evicted: list[Session],
         *,
         limit: int | None,
         policy: LimitPolicy,
-    ) -> Session:
+    ) -> S:
         """Store a new session within the cap and return it; evictions go to ``evicted``.
 
         Without a ``limit``, ``session`` is stored as it is. With one, ``build()`` makes

@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from uuid import UUID
+from typing import TypeVar
 
-from asgi_kit import ConfigurationError, Session, SessionDatabase, coerce_user_id, is_b64token
+from asgi_kit import (
+    ConfigurationError,
+    Session,
+    SessionDatabase,
+    UserId,
+    coerce_user_id,
+    is_b64token,
+)
 from asgi_kit._clock import as_utc, utcnow
 from asgi_kit._resolver import as_interval
 from asgi_kit._server_stores import purge_periodically
@@ -15,6 +22,7 @@ from asgi_kit._server_stores import purge_periodically
 __all__ = ["new_session", "positive_interval", "purge_expired", "purge_periodically"]
 
 logger = logging.getLogger("asgi_kit.sessions")
+S = TypeVar("S", bound=Session)
 
 #: Longest user agent kept with a session; the rest is cut off.
 MAX_USER_AGENT = 512
@@ -31,7 +39,7 @@ def positive_interval(value: timedelta | float | None, name: str) -> timedelta |
 
 
 def new_session(
-    user_id: UUID | str,
+    user_id: UserId | int,
     token: str,
     *,
     expires_at: datetime | None,
@@ -39,8 +47,14 @@ def new_session(
     idle_timeout: timedelta | None,
     user_agent: str | None,
     ip_address: str | None,
-) -> Session:
-    """A new session starting now; ``lifetime`` caps its ``expires_at``. Bad input: ValueError."""
+    cls: type[S] = Session,  # type: ignore[assignment]
+) -> S:
+    """A new ``cls`` (``Session`` or a subclass) starting now; ``lifetime`` caps its expiry.
+
+    Bad input raises ``ValueError``.
+
+    An ``expires_at`` at or before now is kept: the session has ended before it starts.
+    """
     if not is_b64token(token):
         raise ValueError("token must be a non-empty RFC 6750 b64token of at most 2048 chars")
     now = utcnow()
@@ -48,9 +62,7 @@ def new_session(
         expires_at = as_utc(expires_at)
     if lifetime is not None:
         expires_at = now + lifetime if expires_at is None else min(expires_at, now + lifetime)
-    if expires_at is not None and expires_at <= now:
-        raise ValueError("expires_at must be in the future")
-    return Session(
+    return cls(
         user_id=coerce_user_id(user_id),
         token=token,
         created_at=now,

@@ -32,7 +32,8 @@ class SessionRead(BaseModel):
     """A session as the API shows it: never its token."""
 
     id: UUID
-    user_id: UUID
+    #: The user id as text: ``str(session.user_id)`` (a UUID's canonical form, or the id).
+    user_id: str
     created_at: datetime
     expires_at: datetime | None
     last_seen_at: datetime | None
@@ -45,7 +46,7 @@ class SessionRead(BaseModel):
         """Describe ``session`` to the holder of ``current``."""
         return cls(
             id=session.id,
-            user_id=session.user_id,
+            user_id=str(session.user_id),
             created_at=session.created_at,
             expires_at=session.expires_at,
             last_seen_at=session.last_seen_at,
@@ -68,7 +69,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The caller may not act on this session or user.",
         404: "No such active session.",
         409: "The session limit was reached.",
-        422: "The user id is not a UUID.",
+        422: "The user id is not one (empty, too long, or with control characters).",
         503: "The session store is unreachable; retry later.",
     }
     return {s: {"model": ErrorModel, "description": text[s]} for s in statuses}

@@ -7,17 +7,40 @@ run time, and they name dependencies (``Current``, ``Admin``) local to each fact
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import quote, unquote_to_bytes
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
-from asgi_kit import ErrorCode, InvalidUserIdError, Session, coerce_user_id
+from asgi_kit import ErrorCode, InvalidUserIdError, Session, UserId, coerce_user_id
 
 from ._events import EndReason
 from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
 
 if TYPE_CHECKING:
     from .session_manager import SessionManager
+
+
+class UserIdSegment(Convertor[str]):
+    """A route parameter for a user id: the rest of the path, whatever its characters.
+
+    Starlette's ``path`` stops at a newline, so an id holding a control character would
+    be a 404 instead of the 422 that says what is wrong; an empty id never matches.
+    """
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        """The matched text as it is (``_user_id`` reads the id itself)."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """The id as a path segment."""
+        return quote(value, safe="")
+
+
+register_url_convertor("asgi_kit_user_id", UserIdSegment())
 
 #: Decides whether the holder of a session is an admin (sync or async).
 AdminPredicate = Callable[[Session], "bool | Awaitable[bool]"]
@@ -88,28 +111,31 @@ def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRout
     router = APIRouter(tags=["sessions (admin)"], dependencies=[Depends(admin)])
 
     @router.get(
-        "/users/{user_id}",
+        "/users/{user_id:asgi_kit_user_id}",
         name="sessions:admin_list",
         response_model=list[SessionRead],
         responses=error_responses(401, 403, 422, 503),
         summary="List a user's active sessions",
     )
-    async def list_user_sessions(user_id: str, caller: Admin) -> list[SessionRead]:
+    async def list_user_sessions(
+        request: Request, user_id: str, caller: Admin
+    ) -> list[SessionRead]:
         with store_errors_as_503():
-            sessions = await manager.get_sessions(_user_id(user_id))
+            sessions = await manager.get_sessions(_user_id(request, user_id))
         return [SessionRead.of(s, caller) for s in sessions]
 
     @router.delete(
-        "/users/{user_id}",
+        "/users/{user_id:asgi_kit_user_id}",
         name="sessions:admin_revoke_user",
         status_code=204,
         response_class=Response,
         responses=error_responses(401, 403, 422, 503),
         summary="Revoke all of a user's sessions",
     )
-    async def revoke_user_sessions(user_id: str) -> None:
+    async def revoke_user_sessions(request: Request, user_id: str) -> None:
+        user = _user_id(request, user_id)
         with store_errors_as_503():
-            await manager.revoke_all(_user_id(user_id), reason=EndReason.REVOKED_BY_ADMIN)
+            await manager.revoke_all(user, reason=EndReason.REVOKED_BY_ADMIN)
 
     @router.delete(
         "/{session_id}",
@@ -142,8 +168,16 @@ async def _revoke(manager: "SessionManager", session_id: UUID, reason: EndReason
         raise HTTPException(404, ErrorCode.SESSION_NOT_FOUND)
 
 
-def _user_id(value: str) -> UUID:
+def _user_id(request: Request, matched: str) -> UserId:
+    """The user id of an admin route: its path's last segment, percent-decoded once.
+
+    Read from the raw path when the server gives it: a decoded path cannot tell an id
+    holding ``/`` (sent as ``%2F``) or ``%`` from other segments. ``matched`` (what the
+    ``{user_id:path}`` route matched) serves servers that give no ``raw_path``.
+    """
+    raw = request.scope.get("raw_path")
     try:
+        value = unquote_to_bytes(raw.rpartition(b"/")[2]).decode() if raw else matched
         return coerce_user_id(value)
-    except InvalidUserIdError as exc:
+    except (UnicodeDecodeError, InvalidUserIdError) as exc:
         raise HTTPException(422, ErrorCode.INVALID_USER_ID) from exc

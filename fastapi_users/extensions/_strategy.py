@@ -30,7 +30,7 @@ __all__ = ["SessionStrategy", "UserDatabaseLike", "UserLike", "UserManagerLike"]
 
 
 class UserLike(Protocol):
-    """What the strategy needs of a user: its ``id`` (a UUID, or a string holding one)."""
+    """What the strategy needs of a user: its ``id`` (a UUID, a string or an int)."""
 
     @property
     def id(self) -> Any:
@@ -76,7 +76,8 @@ class SessionStrategy(Generic[U]):
             get_strategy=manager.strategy,
         )
 
-    User ids must be UUIDs (FastAPI Users' ``UUIDIDMixin``), as for every session.
+    Any FastAPI Users id type works (``UUIDIDMixin``, ``IntegerIDMixin``, your own): the
+    session keeps ``coerce_user_id(user.id)`` and the user manager's ``parse_id`` reads it.
     """
 
     def __init__(self, manager: SessionManager, connection: HTTPConnection | None = None):

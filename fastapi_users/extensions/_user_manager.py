@@ -65,7 +65,8 @@ class SessionUserManagerMixin:
     Each hook ends the sessions first and then calls ``super()``, even when ending them
     failed, so your own overrides still run: override the hooks in your ``UserManager``
     and call ``await super().on_after_update(...)`` etc. to keep this behaviour. Other
-    updates (e-mail, verification, superuser flag) end no session. User ids must be UUIDs.
+    updates (e-mail, verification, superuser flag) end no session. Any id type works
+    (``UUIDIDMixin``, ``IntegerIDMixin``, ...).
     """
 
     session_manager: SessionManager

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property, partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -22,6 +22,7 @@ from asgi_kit import (
     SessionDatabase,
     SessionResolver,
     SyncUsageError,
+    UserId,
     coerce_user_id,
     generate_token,
 )
@@ -32,7 +33,16 @@ from ._expiry import new_session, positive_interval, purge_expired, purge_period
 from ._session_api import SessionBearer, SessionRead, device_of
 from ._session_routes import AdminPredicate, admin_router, user_router
 from ._strategy import SessionStrategy
-from ._sync import AwaitableSession, PendingSession, event_loop_running, run_now
+from ._sync import (
+    AwaitableSession,
+    HookRun,
+    PendingSession,
+    catch_up,
+    event_loop_running,
+    finish_now,
+    run_now,
+    with_hooks,
+)
 from ._user_manager import SessionUserManagerMixin
 
 __all__ = [
@@ -51,6 +61,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("asgi_kit.sessions")
+S = TypeVar("S", bound=Session)
 
 
 class SessionManager:
@@ -104,12 +115,14 @@ class SessionManager:
         self.max_sessions_per_user = cap_setting(max_sessions_per_user)
         self.limit_policy = policy_setting(limit_policy)
         self._cap = SessionCap(session_db)
+        #: Hooks of sessions created without ``await``, not run yet (``_sync.HookRun``).
+        self._unreported: dict[HookRun, None] = {}
         self.resolver = SessionResolver(session_db, touch_interval=touch_interval)
         self.current_session = SessionBearer(self.resolver)
 
     def create_session(
         self,
-        user_id: UUID | str,
+        user_id: UserId | int,
         token: str,
         *,
         expires_at: datetime | None = None,
@@ -118,11 +131,18 @@ class SessionManager:
     ) -> AwaitableSession:
         """Create and store a session for ``token``; return it (its ``token`` set).
 
-        In async code, await it: ``session = await manager.create_session(uid, token)``.
-        In plain synchronous code (scripts, sync tests) with the in-memory store it returns
-        the ``Session`` directly; with another store it raises ``SyncUsageError``.
-        Bad arguments raise ``InvalidUserIdError`` or ``ValueError`` either way, and a
-        refused session (``limit_policy="refuse"``) raises ``SessionLimitError``.
+        ``await`` it in async code: ``session = await manager.create_session(uid, token)``
+        works with every store. With the in-memory store it also works without ``await``,
+        in sync and async code alike: the session is stored before the call returns, and
+        the result is a real ``Session`` (a subclass of the store, which may await, is
+        awaited like a server store in async code). With a server store, sync code gets
+        ``SyncUsageError`` and async code must await (a ``PendingSession``).
+
+        ``user_id`` is opaque (``coerce_user_id``: a UUID, a string or an int). An
+        ``expires_at`` at or before now creates a session that has already ended: never
+        valid, never listed, reported once by ``purge_expired``. Bad arguments raise
+        ``InvalidUserIdError`` or ``ValueError`` at the call, in every style; a refused
+        session (``limit_policy="refuse"``) raises ``SessionLimitError``.
         """
         build = partial(
             new_session,
@@ -133,19 +153,29 @@ class SessionManager:
             idle_timeout=self.idle_timeout,
             user_agent=user_agent,
             ip_address=ip_address,
+            cls=AwaitableSession,
         )
-        work = self._store_new(build(), build)  # bad arguments raise here, before any await
-        if event_loop_running():
-            return cast(AwaitableSession, PendingSession(work))
-        if not isinstance(self.session_db, InMemorySessionDatabase):
-            work.close()
-            raise SyncUsageError(
-                f"{type(self.session_db).__name__} is asynchronous: "
-                "call `await manager.create_session(...)` from async code"
-            )
-        return run_now(work)
+        session = build()  # bad arguments raise here, in every calling style
+        if not event_loop_running():
+            if not isinstance(self.session_db, InMemorySessionDatabase):
+                raise SyncUsageError(
+                    f"{type(self.session_db).__name__} is asynchronous: "
+                    "call `await manager.create_session(...)` from async code"
+                )
+            return run_now(self._store_new(session, build))
+        # Eager only with the in-memory store itself, which never suspends (a subclass may).
+        if type(self.session_db) is not InMemorySessionDatabase:
+            work = self._store_new(session, build)
+            return cast(AwaitableSession, PendingSession(work, type(self.session_db).__name__))
+        evicted: list[Session] = []
+        try:
+            session = finish_now(self._admit(session, build, evicted))
+        except BaseException:
+            HookRun(self._report(None, evicted), self._unreported)  # evictions before it
+            raise
+        return with_hooks(session, HookRun(self._report(session, evicted), self._unreported))
 
-    async def login(self, request: HTTPConnection, user_id: UUID | str) -> Session:
+    async def login(self, request: HTTPConnection, user_id: UserId | int) -> Session:
         """Start a session for a user who just proved who they are; return it with its token.
 
         The token is fresh (``secrets.token_urlsafe(32)``); the request's user agent and
@@ -158,14 +188,17 @@ class SessionManager:
 
     async def authenticate(self, token: str) -> Session | None:
         """Return the active session of a raw token, or None."""
+        await catch_up(self._unreported)
         return await self.resolver.resolve(token)
 
-    async def get_sessions(self, user_id: UUID | str) -> list[Session]:
+    async def get_sessions(self, user_id: UserId | int) -> list[Session]:
         """Return a user's active sessions, newest first."""
+        await catch_up(self._unreported)
         return await self.session_db.list_for_user(coerce_user_id(user_id))
 
     async def get_session(self, session_id: UUID) -> Session | None:
         """Return the active session with this id, or None."""
+        await catch_up(self._unreported)
         return await self.session_db.get(session_id)
 
     async def revoke_session(
@@ -176,13 +209,14 @@ class SessionManager:
         An unknown ``reason`` raises ``UnknownEndReasonError`` and ends nothing.
         """
         reason = EndReason.of(reason)
+        await catch_up(self._unreported)
         ended = await self.session_db.delete(session_id)
         await self._ended([ended] if ended else [], reason)
         return ended
 
     async def revoke_all(
         self,
-        user_id: UUID | str,
+        user_id: UserId | int,
         *,
         keep: Sequence[UUID] = (),
         reason: EndReason | str = EndReason.LOGOUT,
@@ -192,12 +226,13 @@ class SessionManager:
         An unknown ``reason`` raises ``UnknownEndReasonError`` and ends nothing.
         """
         reason = EndReason.of(reason)
+        await catch_up(self._unreported)
         ended = await self.session_db.delete_for_user(coerce_user_id(user_id), keep=keep)
         await self._ended(ended, reason)
         return ended
 
     async def end_sessions_for_account_event(
-        self, user_id: UUID | str, event: AccountEvent | str, *, keep_current: UUID | None = None
+        self, user_id: UserId | int, event: AccountEvent | str, *, keep_current: UUID | None = None
     ) -> list[Session]:
         """End a user's sessions after an account event; return the ended ones.
 
@@ -222,6 +257,7 @@ class SessionManager:
         instances purge at once (the store's ``pop_expired``, ``batch_size`` at a time).
         """
         report = partial(self._ended, reason=EndReason.EXPIRED)
+        await catch_up(self._unreported)
         return await purge_expired(self.session_db, now, batch_size, report)
 
     async def purge_periodically(self, interval: float = 3600) -> None:
@@ -274,17 +310,25 @@ class SessionManager:
         """Routes for admins over any user's sessions; ``is_admin(session)`` decides who."""
         return admin_router(self, is_admin)
 
-    async def _store_new(self, session: Session, build: Callable[[], Session]) -> Session:
+    async def _store_new(self, session: S, build: Callable[[], S]) -> S:
         evicted: list[Session] = []
-        limit, policy = self.max_sessions_per_user, self.limit_policy
         try:
-            session = await self._cap.admit(session, build, evicted, limit=limit, policy=policy)
+            session = await self._admit(session, build, evicted)
         except BaseException:
-            await self._ended(evicted, EndReason.EVICTED)
+            await self._report(None, evicted)
             raise
-        await self._notify(self.on_after_create, session)
-        await self._ended(evicted, EndReason.EVICTED)
+        await self._report(session, evicted)
         return session
+
+    async def _admit(self, session: S, build: Callable[[], S], evicted: list[Session]) -> S:
+        limit, policy = self.max_sessions_per_user, self.limit_policy
+        return await self._cap.admit(session, build, evicted, limit=limit, policy=policy)
+
+    async def _report(self, created: Session | None, evicted: Sequence[Session]) -> None:
+        """The hooks of one creation: the new session's, then those it evicted."""
+        if created is not None:
+            await self._notify(self.on_after_create, created)
+        await self._ended(evicted, EndReason.EVICTED)
 
     async def _ended(self, sessions: Sequence[Session], reason: EndReason) -> None:
         for session in sessions:

@@ -75,8 +75,7 @@ class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uu
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
-    ) -> None:
-        ...  # e-mail the reset token to the user
+    ) -> None: ...  # e-mail the reset token to the user
 
 
 async def get_user_manager(
@@ -122,4 +121,3 @@ app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessio
 @app.get("/me/email")
 async def my_email(user: Annotated[User, Depends(current_active_user)]) -> dict[str, str]:
     return {"email": user.email}
-

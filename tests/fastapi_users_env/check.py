@@ -6,11 +6,14 @@ FastAPI Users 15 comes from PyPI and asgi-kit from its built wheel (not editable
     .venv-fastapi-users/bin/python tests/fastapi_users_env/check.py
 
 Each step prints one ``ok`` line; the first failure prints ``FAILED: ...`` and exits 1.
+``CHECK_APP`` names the app module: ``app`` (UUID ids, the README's app, the default) or
+``app_int`` (integer ids).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.metadata
 import inspect
 import json
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 CLIENT_IP = "203.0.113.7"
+APP_MODULE = os.environ.get("CHECK_APP", "app")
 PASSWORD = "correct horse battery"
 HOST = "http://testserver"
 
@@ -124,19 +128,23 @@ def mailbox(user_manager: Any) -> dict[str, str]:
 
 async def create_user(email: str, password: str, *, is_superuser: bool = False) -> None:
     """Create a user outside any request (e.g. the first superuser), as FastAPI Users does."""
-    from app import User, UserCreate, UserManager, async_session_maker
     from fastapi_users.db import SQLAlchemyUserDatabase
 
-    async with async_session_maker() as session:
-        user_manager = UserManager(SQLAlchemyUserDatabase(session, User))
-        user_create = UserCreate(email=email, password=password, is_superuser=is_superuser)
+    target = importlib.import_module(APP_MODULE)
+    async with target.async_session_maker() as session:
+        user_manager = target.UserManager(SQLAlchemyUserDatabase(session, target.User))
+        user_create = target.UserCreate(
+            email=email, password=password, is_superuser=is_superuser
+        )
         await user_manager.create(user_create)
 
 
 async def scenario() -> None:
     """Every step of the integration, through FastAPI Users' routes and /auth/sessions."""
     import httpx2
-    from app import UserManager, app, manager
+
+    target = importlib.import_module(APP_MODULE)
+    UserManager, app, manager = target.UserManager, target.app, target.manager
 
     from fastapi_users.extensions.session_manager import LimitPolicy
 
@@ -195,8 +203,8 @@ async def scenario() -> None:
         user = await status(
             "POST", "/auth/register", 201, json={"email": email, "password": PASSWORD}
         )
-        user_id = user["id"]
-        ok("registered through FastAPI Users' /auth/register")
+        user_id = str(user["id"])  # a session's user id is text: "1" for the int id 1
+        ok(f"registered through FastAPI Users' /auth/register ({APP_MODULE}: id {user_id})")
 
         phone = await login(email, PASSWORD, "check-agent/1.0 (phone)")
         listed = await sessions(phone)

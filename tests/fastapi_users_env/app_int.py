@@ -1,0 +1,120 @@
+"""The FastAPI Users app of app.py with integer user ids (``IntegerIDMixin``).
+
+What differs from the README's app: the user table's ``id`` is an ``Integer`` primary key,
+the user manager mixes in ``IntegerIDMixin``, the generics say ``int``, and the admin
+predicate turns the session's user id (``"42"``: ints are kept as their decimal string)
+back into an ``int`` with the user manager's own ``parse_id``. check.py drives it like app.py.
+"""
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi_users.authentication import AuthenticationBackend, BearerTransport
+from fastapi_users.db import SQLAlchemyBaseUserTable, SQLAlchemyUserDatabase
+from sqlalchemy import Integer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from asgi_kit import BearerAuthMiddleware, Session, SQLAlchemySessionDatabase, session_table
+from fastapi_users import BaseUserManager, FastAPIUsers, IntegerIDMixin, schemas
+from fastapi_users.extensions.session_manager import SessionManager, SessionUserManagerMixin
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./app.sqlite3")
+SECRET = os.environ.get("SECRET", "change-me-to-a-long-random-secret")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(SQLAlchemyBaseUserTable[int], Base):
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class UserRead(schemas.BaseUser[int]):
+    pass
+
+
+class UserCreate(schemas.BaseUserCreate):
+    pass
+
+
+class UserUpdate(schemas.BaseUserUpdate):
+    pass
+
+
+engine = create_async_engine(DATABASE_URL)
+async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
+session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
+manager = SessionManager(session_db=session_store, max_sessions_per_user=10)
+
+
+async def get_async_session() -> AsyncIterator[AsyncSession]:
+    async with async_session_maker() as session:
+        yield session
+
+
+async def get_user_db(
+    session: Annotated[AsyncSession, Depends(get_async_session)],
+) -> AsyncIterator[SQLAlchemyUserDatabase[User, int]]:
+    yield SQLAlchemyUserDatabase(session, User)
+
+
+class UserManager(SessionUserManagerMixin, IntegerIDMixin, BaseUserManager[User, int]):
+    session_manager = manager
+    reset_password_token_secret = SECRET
+    verification_token_secret = SECRET
+
+    async def on_after_forgot_password(
+        self, user: User, token: str, request: Request | None = None
+    ) -> None:
+        ...  # e-mail the reset token to the user
+
+
+async def get_user_manager(
+    user_db: Annotated[SQLAlchemyUserDatabase[User, int], Depends(get_user_db)],
+) -> AsyncIterator[UserManager]:
+    yield UserManager(user_db)
+
+
+auth_backend: AuthenticationBackend[User, int] = AuthenticationBackend(
+    name="session",
+    transport=BearerTransport(tokenUrl="auth/login"),
+    get_strategy=manager.strategy,
+)
+users = FastAPIUsers[User, int](get_user_manager, [auth_backend])
+current_active_user = users.current_user(active=True)
+
+
+async def is_superuser(session: Session) -> bool:
+    """Admin routes of the session API: for active FastAPI Users superusers."""
+    async with async_session_maker() as db:
+        user_db = SQLAlchemyUserDatabase(db, User)
+        user = await user_db.get(UserManager(user_db).parse_id(session.user_id))
+    return user is not None and user.is_active and user.is_superuser
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield
+    await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+app.add_middleware(BearerAuthMiddleware, session_db=session_store)
+app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["auth"])
+app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
+app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])
+app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/users", tags=["users"])
+app.include_router(manager.router, prefix="/auth/sessions")
+app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessions")
+
+
+@app.get("/me/email")
+async def my_email(user: Annotated[User, Depends(current_active_user)]) -> dict[str, str]:
+    return {"email": user.email}

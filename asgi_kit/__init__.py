@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._backend import SessionAuthBackend
-from ._clock import utcnow
+from ._clock import as_utc, utcnow
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -16,19 +17,23 @@ from ._errors import (
     StoreUnavailableError,
     SyncUsageError,
 )
-from ._http import ErrorCode, www_authenticate
+from ._http import STORE_UNAVAILABLE, ErrorCode, Refusal, unauthorized, www_authenticate
 from ._memory import InMemorySessionDatabase
-from ._middleware import (
-    SCOPE_KEY,
-    BearerAuthMiddleware,
-    SessionUser,
-    get_auth_result,
-    get_session,
-)
+from ._middleware import BearerAuthMiddleware, HasResolver
 from ._models import Session
 from ._protocol import SessionDatabase
-from ._resolver import AuthResult, SessionResolver
-from ._tokens import AuthError, bearer_token, generate_token, is_b64token, token_digest
+from ._request import (
+    SCOPE_KEY,
+    AuthResult,
+    SessionUser,
+    get_auth_result,
+    request_session,
+    resolve_request,
+    resolve_token,
+)
+from ._resolver import SessionResolver, as_interval
+from ._server_stores import purge_periodically
+from ._tokens import AnonymousReason, bearer_token, generate_token, is_b64token, token_digest
 from ._urls import session_database_from_url
 from ._user_ids import UserId, coerce_user_id
 
@@ -44,7 +49,19 @@ _OPTIONAL = {
 }
 
 
+#: Former names, kept for one release: old name -> new name.
+_RENAMED = {"AuthError": "AnonymousReason", "get_session": "request_session"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(
+            f"asgi_kit.{name} is now asgi_kit.{new}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
     if name not in _OPTIONAL:
         raise AttributeError(f"module 'asgi_kit' has no attribute {name!r}")
     module, extra = _OPTIONAL[name]
@@ -58,16 +75,19 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SCOPE_KEY",
+    "STORE_UNAVAILABLE",
+    "AnonymousReason",
     "AsgiKitError",
-    "AuthError",
     "AuthResult",
     "BearerAuthMiddleware",
     "ConfigurationError",
     "DuplicateSessionError",
     "ErrorCode",
+    "HasResolver",
     "InMemorySessionDatabase",
     "InvalidUserIdError",
     "RedisSessionDatabase",
+    "Refusal",
     "SQLAlchemySessionDatabase",
     "Session",
     "SessionAuthBackend",
@@ -79,15 +99,21 @@ __all__ = [
     "StoreUnavailableError",
     "SyncUsageError",
     "UserId",
+    "as_interval",
+    "as_utc",
     "bearer_token",
     "coerce_user_id",
     "generate_token",
     "get_auth_result",
-    "get_session",
     "is_b64token",
+    "purge_periodically",
+    "request_session",
+    "resolve_request",
+    "resolve_token",
     "session_database_from_url",
     "session_table",
     "token_digest",
+    "unauthorized",
     "utcnow",
     "www_authenticate",
 ]

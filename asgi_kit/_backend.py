@@ -1,4 +1,4 @@
-"""``SessionAuthBackend``: the same resolution for Starlette's ``AuthenticationMiddleware``."""
+"""``SessionAuthBackend``: the same request path for Starlette's ``AuthenticationMiddleware``."""
 
 from __future__ import annotations
 
@@ -14,43 +14,49 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from ._errors import StoreUnavailableError
-from ._http import ErrorCode
-from ._middleware import attach
+from ._http import STORE_UNAVAILABLE
+from ._middleware import HasResolver, resolver_for
 from ._models import Session
 from ._protocol import SessionDatabase
-from ._resolver import SessionResolver
+from ._request import SessionUser, resolve_request
 
 
 class SessionAuthBackend(AuthenticationBackend):
-    """A Starlette ``AuthenticationBackend`` over the same resolution as the middleware.
+    """A Starlette ``AuthenticationBackend`` over the same request path as the middleware.
 
-    A missing or bad token makes the request anonymous (the reason is kept for
+    ``session_db`` is a store or the app's ``SessionManager`` (as for the middleware). A
+    missing or bad token makes the request anonymous (the reason is kept for
     ``get_auth_result``). Pass ``on_error=SessionAuthBackend.on_error`` to Starlette's
     middleware so an unreachable store is answered with a JSON 503::
 
         app.add_middleware(
             AuthenticationMiddleware,
-            backend=SessionAuthBackend(store),
+            backend=SessionAuthBackend(manager),
             on_error=SessionAuthBackend.on_error,
         )
     """
 
-    def __init__(self, session_db: SessionDatabase, *, touch_interval: timedelta | float = 60):
-        self.resolver = SessionResolver(session_db, touch_interval=touch_interval)
+    def __init__(
+        self,
+        session_db: SessionDatabase | HasResolver,
+        *,
+        touch_interval: timedelta | float | None = None,
+    ):
+        self.resolver = resolver_for(session_db, touch_interval)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """Return credentials and a ``SessionUser`` for a valid token, else None."""
         try:
-            found = await self.resolver.authenticate(conn.scope["headers"])
+            found = await resolve_request(conn, self.resolver)
         except StoreUnavailableError as exc:
-            raise AuthenticationError(ErrorCode.SESSION_STORE_UNAVAILABLE.value) from exc
-        attach(conn.scope, found)
+            raise AuthenticationError(STORE_UNAVAILABLE.detail.value) from exc
         if not isinstance(found, Session):
             return None
-        return conn.scope["auth"], conn.scope["user"]
+        return AuthCredentials(["authenticated"]), SessionUser(found)
 
     @staticmethod
     def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
         """Render an authentication failure as JSON: 503 for an unreachable store, else 400."""
-        status = 503 if str(exc) == ErrorCode.SESSION_STORE_UNAVAILABLE.value else 400
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        unavailable = str(exc) == STORE_UNAVAILABLE.detail.value
+        status, headers = (503, STORE_UNAVAILABLE.headers) if unavailable else (400, {})
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)

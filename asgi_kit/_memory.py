@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import threading
-import time
 from collections.abc import MutableMapping, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -57,8 +56,8 @@ class InMemorySessionDatabase:
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this digest, or None."""
-        session = self._sessions.get(digest)  # the hot path: Session.is_active(), inlined
-        return session if session is not None and time.time() < session._deadline_ts else None
+        session = self._sessions.get(digest)
+        return session if session is not None and session.is_active() else None
 
     async def get(self, session_id: UUID) -> Session | None:
         """Return the active session with this id, or None."""

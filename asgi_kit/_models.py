@@ -45,8 +45,8 @@ class Session:
     user_agent: str | None = None
     ip_address: str | None = None
     # ``deadline`` (infinity for never) and ``last_seen_at`` as POSIX timestamps: the
-    # per-request expiry and touch checks compare floats, not datetimes. The resolver and
-    # the memory store read them directly on their hot paths (``is_active`` is the rule).
+    # per-request expiry and touch checks (``is_active``, ``last_seen_before``) compare
+    # floats, not datetimes.
     _deadline_ts: float = field(init=False, repr=False, compare=False, default=math.inf)
     _seen_ts: float = field(init=False, repr=False, compare=False, default=0.0)
 
@@ -133,6 +133,10 @@ class Session:
         elif isinstance(now, datetime):
             now = now.timestamp()
         return now < self._deadline_ts
+
+    def last_seen_before(self, moment: float) -> bool:
+        """True when the session was last seen before ``moment`` (a POSIX timestamp)."""
+        return self._seen_ts < moment
 
     def replace(self, **changes: Any) -> Session:
         """Return a copy with ``changes`` applied (the session is immutable)."""

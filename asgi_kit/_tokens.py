@@ -27,7 +27,7 @@ _AS_ALPHA = bytes(0x61 if byte in _TOKEN_CHARS else 0 for byte in range(256))
 _FAST_LIMIT = MAX_TOKEN_LENGTH + len(b"Bearer ")
 
 
-class AuthError(str, Enum):
+class AnonymousReason(str, Enum):
     """Why a request carries no valid session."""
 
     #: No Authorization header at all.
@@ -44,7 +44,7 @@ class AuthError(str, Enum):
     @property
     def token_presented(self) -> bool:
         """True when the client sent something meant as a bearer token."""
-        return self in (AuthError.MALFORMED, AuthError.INVALID)
+        return self in (AnonymousReason.MALFORMED, AnonymousReason.INVALID)
 
 
 def generate_token() -> str:
@@ -67,7 +67,7 @@ def is_b64token(token: str) -> bool:
     return raw.translate(_AS_ALPHA).isalpha() or _B64TOKEN.fullmatch(raw) is not None
 
 
-def _parse_authorization(value: bytes) -> bytes | AuthError:
+def _parse_authorization(value: bytes) -> bytes | AnonymousReason:
     """Parse one raw ``Authorization`` value by RFC 6750's full grammar (the slow path)."""
     value = value.strip(b" \t")
     if len(value) <= _FAST_LIMIT:
@@ -77,13 +77,13 @@ def _parse_authorization(value: bytes) -> bytes | AuthError:
     end = _SCHEME_END.search(value)
     scheme = value[: end.start()] if end else value
     if scheme.lower() != b"bearer":
-        return AuthError.OTHER_SCHEME
+        return AnonymousReason.OTHER_SCHEME
     if end is None:
-        return AuthError.EMPTY
-    return AuthError.MALFORMED
+        return AnonymousReason.EMPTY
+    return AnonymousReason.MALFORMED
 
 
-def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AuthError:
+def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AnonymousReason:
     """Find the bearer token's bytes in raw ASGI headers (names lower-case), or why not.
 
     Exactly one ``Authorization`` header is accepted; two or more are malformed, so a
@@ -93,10 +93,10 @@ def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AuthError:
     for name, value in headers:
         if name == b"authorization":
             if found is not None:
-                return AuthError.MALFORMED
+                return AnonymousReason.MALFORMED
             found = value
     if found is None:
-        return AuthError.MISSING
+        return AnonymousReason.MISSING
     # Fast path: what nearly every client sends, "Bearer <token>" with one space and no
     # "=" padding. Anything else (other casing, padding, bad bytes) takes the full grammar.
     if found.startswith(b"Bearer ") and len(found) <= _FAST_LIMIT:
@@ -106,10 +106,12 @@ def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AuthError:
     return _parse_authorization(found)
 
 
-def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, AuthError | None]:
+def bearer_token(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[str | None, AnonymousReason | None]:
     """Return ``(token, None)`` for the one valid bearer token in raw ASGI headers, or
     ``(None, why)``: ``find_bearer`` with the token decoded to text."""
     found = find_bearer(headers)
-    if isinstance(found, AuthError):
+    if isinstance(found, AnonymousReason):
         return None, found
     return found.decode("ascii"), None

@@ -39,14 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _apps
 
 from asgi_kit import (
-    AuthError,
+    AnonymousReason,
     AuthResult,
     BearerAuthMiddleware,
     SessionResolver,
     SessionUser,
     token_digest,
 )
-from asgi_kit._middleware import attach
+from asgi_kit._request import attach
 from asgi_kit._tokens import find_bearer
 
 Headers = list[tuple[bytes, bytes]]
@@ -342,7 +342,7 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
         ("time.time()", sync(time.time)),
         ("session.is_active(now)", sync(lambda: session.is_active(now))),
         ("attach(scope, session)", sync(lambda: attach(dict(template), session))),
-        ("attach(scope, AuthError.MISSING)", sync(lambda: attach(dict(empty), AuthError.MISSING))),
+        ("attach(scope, AnonymousReason.MISSING)", sync(lambda: attach(dict(empty), AnonymousReason.MISSING))),
         ("SessionUser(session)", sync(lambda: SessionUser(session))),
         ('AuthCredentials(["authenticated"])', sync(lambda: AuthCredentials(["authenticated"]))),
         ("AuthResult.of(session)  (get_auth_result)", sync(lambda: AuthResult.of(session))),

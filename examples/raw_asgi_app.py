@@ -6,7 +6,7 @@ import uuid
 from starlette.types import Receive, Scope, Send
 
 from asgi_kit import BearerAuthMiddleware, InMemorySessionDatabase, Session, generate_token
-from asgi_kit import get_session as session_of
+from asgi_kit import request_session as session_of
 
 store = InMemorySessionDatabase()
 

@@ -22,7 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asgi_kit import (
-    AuthError,
+    AnonymousReason,
     AuthResult,
     BearerAuthMiddleware,
     InMemorySessionDatabase,
@@ -31,7 +31,7 @@ from asgi_kit import (
     SessionResolver,
     StoreUnavailableError,
     get_auth_result,
-    get_session,
+    request_session,
     utcnow,
 )
 from fastapi_users.extensions.session_manager import SessionManager
@@ -78,7 +78,7 @@ async def whoami(request: Any) -> JSONResponse:
             "display": request.user.display_name,
             "scopes": request.auth.scopes,
             "error": result.error if result else None,
-            "session": str(get_session(request).id) if get_session(request) else None,
+            "session": str(request_session(request).id) if request_session(request) else None,
         }
     )
 
@@ -127,15 +127,15 @@ def test_authenticated_request_gets_user_auth_and_session(
 @pytest.mark.parametrize(
     ("headers", "error"),
     [
-        ({}, AuthError.MISSING),
-        ({"Authorization": "Basic YTpi"}, AuthError.OTHER_SCHEME),
-        ({"Authorization": "Bearer"}, AuthError.EMPTY),
-        ({"Authorization": "Bearer a b"}, AuthError.MALFORMED),
-        ({"Authorization": "Bearer unknown"}, AuthError.INVALID),
+        ({}, AnonymousReason.MISSING),
+        ({"Authorization": "Basic YTpi"}, AnonymousReason.OTHER_SCHEME),
+        ({"Authorization": "Bearer"}, AnonymousReason.EMPTY),
+        ({"Authorization": "Bearer a b"}, AnonymousReason.MALFORMED),
+        ({"Authorization": "Bearer unknown"}, AnonymousReason.INVALID),
     ],
 )
 def test_anonymous_by_default_with_the_reason_kept(
-    memory_store: InMemorySessionDatabase, headers: dict[str, str], error: AuthError
+    memory_store: InMemorySessionDatabase, headers: dict[str, str], error: AnonymousReason
 ) -> None:
     with TestClient(starlette_app(memory_store)) as client:
         body = client.get("/", headers=headers).json()
@@ -239,10 +239,10 @@ async def test_the_resolver_answers_the_session_or_why_there_is_none() -> None:
     cases = {
         b"Bearer live-token": session,
         b"bearer  live-token": session,  # the full grammar: other casing, two spaces
-        b"Bearer revoked-token": AuthError.INVALID,
-        b"Bearer": AuthError.EMPTY,
-        b"Basic dXNlcjpwdw==": AuthError.OTHER_SCHEME,
-        b"Bearer a b": AuthError.MALFORMED,
+        b"Bearer revoked-token": AnonymousReason.INVALID,
+        b"Bearer": AnonymousReason.EMPTY,
+        b"Basic dXNlcjpwdw==": AnonymousReason.OTHER_SCHEME,
+        b"Bearer a b": AnonymousReason.MALFORMED,
     }
     for value, expected in cases.items():
         found = await resolver.authenticate([(b"host", b"x"), (b"authorization", value)])
@@ -251,14 +251,14 @@ async def test_the_resolver_answers_the_session_or_why_there_is_none() -> None:
         assert result == (
             (expected, None) if isinstance(expected, Session) else (None, expected)
         ), value
-    assert await resolver.authenticate([]) is AuthError.MISSING
+    assert await resolver.authenticate([]) is AnonymousReason.MISSING
     twice = [(b"authorization", b"Bearer live-token")] * 2
-    assert await resolver.authenticate(twice) is AuthError.MALFORMED
+    assert await resolver.authenticate(twice) is AnonymousReason.MALFORMED
 
 
 def test_get_session_without_middleware_fails_loudly() -> None:
     async def endpoint(request: Any) -> PlainTextResponse:
-        get_session(request)
+        request_session(request)
         return PlainTextResponse("unreachable")
 
     app = Starlette(routes=[Route("/", endpoint)])
@@ -337,7 +337,7 @@ def test_raw_asgi_app_reads_the_session_from_the_scope(
     user, token = session_of()
 
     async def raw(scope: Scope, receive: Receive, send: Send) -> None:
-        session = get_session(scope)
+        session = request_session(scope)
         body = str(session.user_id).encode() if session else b"anonymous"
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asgi_kit import AuthError, bearer_token, generate_token, is_b64token, www_authenticate
+from asgi_kit import AnonymousReason, bearer_token, generate_token, is_b64token, www_authenticate
 
 TOKEN = "abc-DEF_123.~+/=="
 
@@ -22,41 +22,41 @@ TOKEN = "abc-DEF_123.~+/=="
         (b"bEaReR   abc", "abc", None),
         (b"  Bearer abc  ", "abc", None),
         (b"Bearer " + TOKEN.encode(), TOKEN, None),
-        (b"Bearer", None, AuthError.EMPTY),
-        (b"Bearer   ", None, AuthError.EMPTY),
-        (b"", None, AuthError.OTHER_SCHEME),
-        (b"Basic YWxhZGRpbjpvcGVuc2VzYW1l", None, AuthError.OTHER_SCHEME),
-        (b"Bearerabc", None, AuthError.OTHER_SCHEME),
-        (b"Bearer\tabc", None, AuthError.MALFORMED),
-        (b"Bearer a b", None, AuthError.MALFORMED),
-        (b"Bearer abc\tdef", None, AuthError.MALFORMED),
-        (b"Bearer a=b", None, AuthError.MALFORMED),
-        (b"Bearer \xe9t\xe9", None, AuthError.MALFORMED),
-        (b"Bearer \xff\xfe", None, AuthError.MALFORMED),
-        (b"Bearer " + b"a" * 10_000, None, AuthError.MALFORMED),
-        (b"Bearer " + b"a" * 65_536, None, AuthError.MALFORMED),
+        (b"Bearer", None, AnonymousReason.EMPTY),
+        (b"Bearer   ", None, AnonymousReason.EMPTY),
+        (b"", None, AnonymousReason.OTHER_SCHEME),
+        (b"Basic YWxhZGRpbjpvcGVuc2VzYW1l", None, AnonymousReason.OTHER_SCHEME),
+        (b"Bearerabc", None, AnonymousReason.OTHER_SCHEME),
+        (b"Bearer\tabc", None, AnonymousReason.MALFORMED),
+        (b"Bearer a b", None, AnonymousReason.MALFORMED),
+        (b"Bearer abc\tdef", None, AnonymousReason.MALFORMED),
+        (b"Bearer a=b", None, AnonymousReason.MALFORMED),
+        (b"Bearer \xe9t\xe9", None, AnonymousReason.MALFORMED),
+        (b"Bearer \xff\xfe", None, AnonymousReason.MALFORMED),
+        (b"Bearer " + b"a" * 10_000, None, AnonymousReason.MALFORMED),
+        (b"Bearer " + b"a" * 65_536, None, AnonymousReason.MALFORMED),
     ],
 )
-def test_parse(value: bytes, token: str | None, error: AuthError | None) -> None:
+def test_parse(value: bytes, token: str | None, error: AnonymousReason | None) -> None:
     assert bearer_token([(b"authorization", value)]) == (token, error)
 
 
 def test_no_header_and_other_headers() -> None:
-    assert bearer_token([]) == (None, AuthError.MISSING)
-    assert bearer_token([(b"x-authorization", b"Bearer abc")]) == (None, AuthError.MISSING)
+    assert bearer_token([]) == (None, AnonymousReason.MISSING)
+    assert bearer_token([(b"x-authorization", b"Bearer abc")]) == (None, AnonymousReason.MISSING)
 
 
 def test_two_authorization_headers_are_malformed_even_if_both_are_valid() -> None:
     headers = [(b"authorization", b"Bearer abc"), (b"authorization", b"Bearer abc")]
-    assert bearer_token(headers) == (None, AuthError.MALFORMED)
+    assert bearer_token(headers) == (None, AnonymousReason.MALFORMED)
 
 
 def test_challenges() -> None:
     assert www_authenticate(None) == "Bearer"
-    assert www_authenticate(AuthError.MISSING) == "Bearer"
-    assert www_authenticate(AuthError.EMPTY) == "Bearer"
-    assert www_authenticate(AuthError.MALFORMED) == 'Bearer error="invalid_token"'
-    assert www_authenticate(AuthError.INVALID) == 'Bearer error="invalid_token"'
+    assert www_authenticate(AnonymousReason.MISSING) == "Bearer"
+    assert www_authenticate(AnonymousReason.EMPTY) == "Bearer"
+    assert www_authenticate(AnonymousReason.MALFORMED) == 'Bearer error="invalid_token"'
+    assert www_authenticate(AnonymousReason.INVALID) == 'Bearer error="invalid_token"'
 
 
 def test_generated_tokens_are_valid_and_distinct() -> None:

@@ -12,12 +12,13 @@ from asgi_kit import (
     Session,
     SessionDatabase,
     UserId,
+    as_interval,
+    as_utc,
     coerce_user_id,
     is_b64token,
+    purge_periodically,
+    utcnow,
 )
-from asgi_kit._clock import as_utc, utcnow
-from asgi_kit._resolver import as_interval
-from asgi_kit._server_stores import purge_periodically
 
 __all__ = ["new_session", "positive_interval", "purge_expired", "purge_periodically"]
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import HTTPException
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
 from starlette.datastructures import Headers
@@ -17,15 +18,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from asgi_kit import (
-    AuthResult,
-    ErrorCode,
+    STORE_UNAVAILABLE,
+    Refusal,
     Session,
     SessionResolver,
     StoreUnavailableError,
-    get_auth_result,
-    www_authenticate,
+    resolve_request,
+    unauthorized,
 )
-from asgi_kit._http import unauthorized_detail
 
 
 class SessionRead(BaseModel):
@@ -75,54 +75,52 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorModel, "description": text[s]} for s in statuses}
 
 
+def as_http(refusal: Refusal) -> HTTPException:
+    """``refusal`` (asgi-kit's one rule for 401s and 503s) as FastAPI's exception."""
+    return HTTPException(refusal.status, refusal.detail, headers=refusal.headers or None)
+
+
 @contextmanager
 def store_errors_as_503() -> Iterator[None]:
     """Turn ``StoreUnavailableError`` into a JSON 503 (never a 500, never a 401)."""
     try:
         yield
     except StoreUnavailableError as exc:
-        raise HTTPException(503, ErrorCode.SESSION_STORE_UNAVAILABLE) from exc
+        raise as_http(STORE_UNAVAILABLE) from exc
 
 
 class SessionBearer(SecurityBase):
     """FastAPI dependency: the caller's active ``Session``, or a 401 with a Bearer challenge.
 
-    Reuses what ``BearerAuthMiddleware`` resolved for the request; without the
-    middleware it resolves the Authorization header itself, through the same resolver.
-    Declared as an HTTP bearer security scheme, so ``/docs`` gets an Authorize button.
+    Reads the request's session where the request path left it (``BearerAuthMiddleware``
+    resolved it), or resolves it there once. Declared as a security scheme, so ``/docs``
+    gets an Authorize button: HTTP bearer (paste a token), or with ``token_url`` the OAuth2
+    password scheme FastAPI Users' ``BearerTransport(tokenUrl=...)`` declares, so one
+    sign-in in ``/docs`` authorises both FastAPI Users' routes and these.
 
     >>> @app.get("/me")  # doctest: +SKIP
     ... async def me(session: Session = Depends(manager.current_session)): ...
     """
 
-    def __init__(self, resolver: SessionResolver, *, scheme_name: str = "SessionBearer"):
+    def __init__(self, resolver: SessionResolver, *, token_url: str | None = None):
         self.resolver = resolver
-        self.model = HTTPBearerModel(description="A session token from the login endpoint.")
-        self.scheme_name = scheme_name
+        if token_url is None:
+            self.model: Any = HTTPBearerModel(
+                description="A session token from the login endpoint."
+            )
+            self.scheme_name = "SessionBearer"
+        else:
+            same_as_fastapi_users = OAuth2PasswordBearer(tokenUrl=token_url, auto_error=False)
+            self.model = same_as_fastapi_users.model
+            self.scheme_name = same_as_fastapi_users.scheme_name
 
     async def __call__(self, conn: HTTPConnection) -> Session:
         """Return the caller's session or raise a 401 (503 if the store is unreachable)."""
         with store_errors_as_503():
-            return require_session(await auth_result(conn, self.resolver))
-
-
-async def auth_result(conn: HTTPConnection, resolver: SessionResolver) -> AuthResult:
-    """What ``BearerAuthMiddleware`` found for ``conn``; without it, the header resolved now."""
-    result = get_auth_result(conn)
-    if result is None:
-        result = AuthResult.of(await resolver.authenticate(conn.scope.get("headers") or ()))
-    return result
-
-
-def require_session(result: AuthResult) -> Session:
-    """Return the session of ``result`` or raise the matching 401."""
-    if result.session is not None:
-        return result.session
-    raise HTTPException(
-        401,
-        unauthorized_detail(result.error),
-        headers={"WWW-Authenticate": www_authenticate(result.error)},
-    )
+            found = await resolve_request(conn, self.resolver)
+        if isinstance(found, Session):
+            return found
+        raise as_http(unauthorized(found))
 
 
 def parse_uuid(value: str) -> UUID | None:

@@ -18,6 +18,7 @@ from asgi_kit import (
     SessionLimitError,
     coerce_user_id,
     generate_token,
+    resolve_token,
 )
 
 from ._events import EndReason
@@ -87,14 +88,16 @@ class SessionStrategy(Generic[U]):
     async def read_token(self, token: str | None, user_manager: UserManagerLike[U]) -> U | None:
         """The user of an active session with this token, or None.
 
-        A token that is not an RFC 6750 b64token is refused before any store look-up;
-        a session whose user id the user manager cannot parse, or whose user no longer
-        exists, yields None. An unreachable session store answers 503.
+        The request's own token is the session ``BearerAuthMiddleware`` (or an earlier
+        dependency) resolved: reused, never looked up again. A token that is not an
+        RFC 6750 b64token is refused before any store look-up; a session whose user id the
+        user manager cannot parse, or whose user no longer exists, yields None. An
+        unreachable session store answers 503.
         """
         if token is None:
             return None
         with store_errors_as_503():
-            session = await self.manager.authenticate(token)
+            session = await self._session_of(token)
         if session is None:
             return None
         try:
@@ -122,12 +125,20 @@ class SessionStrategy(Generic[U]):
         return session.token
 
     async def destroy_token(self, token: str, user: U) -> None:
-        """End the session of ``token`` (a logout); a no-op if it is not ``user``'s or gone."""
+        """End the session of ``token`` (a logout); a no-op if it is not ``user``'s or gone.
+
+        The session is the one the request resolved: ending it takes no second look-up.
+        """
         with store_errors_as_503():
-            session = await self.manager.authenticate(token)
+            session = await self._session_of(token)
             if session is None or not _owned_by(session, user):
                 return
             await self.manager.revoke_session(session.id, reason=EndReason.LOGOUT)
+
+    async def _session_of(self, token: str) -> Session | None:
+        if self.connection is None:  # made by hand, outside a request
+            return await self.manager.authenticate(token)
+        return await resolve_token(self.connection, token, self.manager.resolver)
 
 
 def _owned_by(session: Session, user: UserLike) -> bool:

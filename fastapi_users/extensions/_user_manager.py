@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from starlette.requests import Request
 
-from asgi_kit import ConfigurationError, Session, coerce_user_id
+from asgi_kit import ConfigurationError, Session, coerce_user_id, resolve_request
 
 from ._events import AccountEvent
-from ._session_api import auth_result
 
 if TYPE_CHECKING:
     from .session_manager import SessionManager
@@ -139,7 +138,7 @@ class SessionUserManagerMixin:
         """The session ``request`` was made with, if it is ``user``'s own."""
         if request is None:
             return None
-        session = (await auth_result(request, self.session_manager.resolver)).session
-        if session is None or session.user_id != coerce_user_id(user.id):
+        session = await resolve_request(request, self.session_manager.resolver)
+        if not isinstance(session, Session) or session.user_id != coerce_user_id(user.id):
             return None
         return session

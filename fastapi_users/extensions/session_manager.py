@@ -72,7 +72,11 @@ class SessionManager:
     ``lifetime`` caps every session's age; ``idle_timeout`` ends sessions unused that long;
     ``touch_interval`` is how often activity is written back (``last_seen_at``).
     ``max_sessions_per_user`` caps concurrent sessions (off by default); ``limit_policy``
-    evicts the least recently used session or refuses the new one.
+    evicts the least recently used session or refuses the new one. ``token_url`` (FastAPI
+    Users' login route, e.g. ``"auth/login"``) makes the session routes declare the same
+    OAuth2 password scheme as FastAPI Users' ``BearerTransport``: one Authorize in ``/docs``.
+    Hand the manager to ``BearerAuthMiddleware`` too: store and ``touch_interval`` are set here
+    once, and each request's session is resolved once for every layer.
 
     The cap is exact within one process (per event loop): a per-user lock makes each
     login one step. Across instances sharing a store, every login stores its session,
@@ -106,6 +110,7 @@ class SessionManager:
         touch_interval: timedelta | float = 60,
         max_sessions_per_user: int | None = None,
         limit_policy: LimitPolicy | str = LimitPolicy.EVICT_LEAST_RECENTLY_USED,
+        token_url: str | None = None,
     ) -> None:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
@@ -118,7 +123,8 @@ class SessionManager:
         #: Hooks of sessions created without ``await``, not run yet (``_sync.HookRun``).
         self._unreported: dict[HookRun, None] = {}
         self.resolver = SessionResolver(session_db, touch_interval=touch_interval)
-        self.current_session = SessionBearer(self.resolver)
+        #: FastAPI dependency: the caller's ``Session`` or a 401 (see ``SessionBearer``).
+        self.current_session = SessionBearer(self.resolver, token_url=token_url)
 
     def create_session(
         self,
@@ -290,13 +296,14 @@ class SessionManager:
         """``GET``/``DELETE /auth/sessions`` and ``DELETE /auth/sessions/{id}``; no prefix."""
         return user_router(self)
 
-    def strategy(self, connection: HTTPConnection) -> SessionStrategy[Any]:
+    async def strategy(self, connection: HTTPConnection) -> SessionStrategy[Any]:
         """A FastAPI Users authentication strategy for the request ``connection``.
 
-        A FastAPI dependency: pass the method itself as ``get_strategy`` and FastAPI hands
-        it each request. Logins through FastAPI Users' own routes then create sessions
-        (recording the request's user agent and IP), logouts end them, and
-        ``/auth/sessions`` lists them::
+        An async FastAPI dependency (no threadpool hop): pass the method itself as
+        ``get_strategy`` and FastAPI hands it each request. Logins through FastAPI Users'
+        own routes then create sessions (recording the request's user agent and IP),
+        logouts end them, ``/auth/sessions`` lists them, and a request that
+        ``BearerAuthMiddleware`` resolved is never looked up again::
 
             AuthenticationBackend(
                 name="session",

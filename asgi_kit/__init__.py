@@ -25,11 +25,12 @@ from ._middleware import (
     get_auth_result,
     get_session,
 )
-from ._models import Session, coerce_user_id
+from ._models import Session
 from ._protocol import SessionDatabase
 from ._resolver import AuthResult, SessionResolver
 from ._tokens import AuthError, bearer_token, generate_token, is_b64token, token_digest
 from ._urls import session_database_from_url
+from ._user_ids import UserId, coerce_user_id
 
 if TYPE_CHECKING:
     from ._redis import RedisSessionDatabase
@@ -77,6 +78,7 @@ __all__ = [
     "SessionUser",
     "StoreUnavailableError",
     "SyncUsageError",
+    "UserId",
     "bearer_token",
     "coerce_user_id",
     "generate_token",

@@ -8,7 +8,7 @@ class AsgiKitError(Exception):
 
 
 class InvalidUserIdError(AsgiKitError, ValueError):
-    """A user id that is not a UUID (or a string holding one) was given."""
+    """A user id that is not a UUID, an int or a short string without control characters."""
 
 
 class ConfigurationError(AsgiKitError, ValueError):

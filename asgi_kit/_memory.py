@@ -12,6 +12,7 @@ from uuid import UUID
 from ._clock import as_utc, utcnow
 from ._errors import DuplicateSessionError
 from ._models import Session
+from ._user_ids import UserId
 
 
 class InMemorySessionDatabase:
@@ -30,7 +31,7 @@ class InMemorySessionDatabase:
     def __init__(self, mapping: MutableMapping[str, Session] | None = None) -> None:
         self._sessions: MutableMapping[str, Session] = {} if mapping is None else mapping
         self._by_id: dict[UUID, Session] = {}
-        self._by_user: dict[UUID, dict[UUID, None]] = {}
+        self._by_user: dict[UserId, dict[UUID, None]] = {}
         # (deadline, id) of every session with a deadline. Entries are never removed in
         # place: one whose session is gone, or was touched since, is skipped when it
         # comes up, and the heap is rebuilt when such entries outnumber the live ones.
@@ -64,7 +65,7 @@ class InMemorySessionDatabase:
         """Return the active session with this id, or None."""
         return self._active(self._by_id.get(session_id))
 
-    async def list_for_user(self, user_id: UUID) -> list[Session]:
+    async def list_for_user(self, user_id: UserId) -> list[Session]:
         """Return the user's active sessions, newest first."""
         now = utcnow()
         with self._lock:
@@ -90,7 +91,7 @@ class InMemorySessionDatabase:
                 self._remove(session)
         return self._active(session)
 
-    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+    async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
         now = utcnow()
         with self._lock:

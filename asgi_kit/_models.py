@@ -1,4 +1,4 @@
-"""The ``Session`` value type and user-id coercion."""
+"""The ``Session`` value type."""
 
 from __future__ import annotations
 
@@ -11,25 +11,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from ._clock import as_utc, utcnow
-from ._errors import InvalidUserIdError
 from ._tokens import token_digest
-
-
-def coerce_user_id(value: object) -> UUID:
-    """Return ``value`` as a UUID: a ``UUID`` as is, a string holding a UUID parsed.
-
-    Anything else (an int id, an arbitrary string, None) raises ``InvalidUserIdError``:
-    sessions belong to UUID-keyed users. Apps with integer ids can map them with
-    ``uuid.uuid5(namespace, str(user_id))``.
-    """
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise InvalidUserIdError(f"user id must be a UUID or a string holding one, got {value!r:.60}")
+from ._user_ids import UserId, coerce_user_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +23,9 @@ class Session:
     session (and to a request that presented it); stores keep ``token_digest`` alone,
     so a session read back from a store has ``token == ""``. Neither appears in ``repr``.
 
+    ``user_id`` is opaque: a ``UUID``, or a string (ints become their decimal string);
+    ``coerce_user_id`` gives the rule.
+
     A session is active until ``deadline``: the earlier of ``expires_at`` (absolute) and
     ``last_seen_at + idle_timeout`` (sliding).
 
@@ -48,7 +34,7 @@ class Session:
     True
     """
 
-    user_id: UUID
+    user_id: UserId
     token: str = field(default="", repr=False, compare=False)
     token_digest: str = field(default="", repr=False)
     id: UUID = field(default_factory=uuid4)
@@ -93,7 +79,7 @@ class Session:
         cls,
         *,
         id: UUID,
-        user_id: UUID,
+        user_id: UserId,
         token_digest: str,
         created_at: datetime,
         expires_at: datetime | None,

@@ -131,7 +131,7 @@ async def open_kind(kind: str, tmp: Path) -> AsyncIterator[Opened]:
         client = aioredis.Redis.from_url(REDIS_URL)
 
         async def raw_get(s: Session) -> object:
-            return await client.get(f"{rstore.key_prefix}s:{s.token_digest}")
+            return await client.get(f"{rstore.key_prefix}s2:{s.token_digest}")
 
         async def load_redis(sessions: Sequence[Session]) -> None:
             await create_many(rstore, sessions)

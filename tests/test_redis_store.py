@@ -93,7 +93,7 @@ async def dump(raw: aioredis.Redis, store: RedisSessionDatabase) -> dict[str, An
 
 
 def member(session: Session) -> str:
-    return f"{session.user_id}:{session.id}"
+    return f"{session.id}:{session.user_id}"
 
 
 def ms_ceil(moment: datetime) -> int:
@@ -170,10 +170,10 @@ async def test_pxat_is_the_deadline_plus_the_grace_and_touch_moves_it(
         await store.create(s)
     for s in (absolute, sliding):
         assert s.deadline is not None
-        for key in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}"):
+        for key in (f"{p}s2:{s.token_digest}", f"{p}id:{s.id}"):
             assert await raw.pexpiretime(key) == ms_ceil(s.deadline) + grace
         assert await raw.zscore(f"{p}deadlines", member(s)) == s.deadline.timestamp() * 1e6
-    assert await raw.pttl(f"{p}s:{forever.token_digest}") == -1
+    assert await raw.pttl(f"{p}s2:{forever.token_digest}") == -1
     assert await raw.pttl(f"{p}id:{forever.id}") == -1
     assert await raw.zscore(f"{p}deadlines", member(forever)) is None
 
@@ -182,14 +182,14 @@ async def test_pxat_is_the_deadline_plus_the_grace_and_touch_moves_it(
     moved = now + timedelta(minutes=5)
     assert sliding.deadline is not None
     assert moved > sliding.deadline
-    for key in (f"{p}s:{sliding.token_digest}", f"{p}id:{sliding.id}"):
+    for key in (f"{p}s2:{sliding.token_digest}", f"{p}id:{sliding.id}"):
         assert await raw.pexpiretime(key) == ms_ceil(moved) + grace
     got = await store.get(sliding.id)
     assert got is not None
     assert got.last_seen_at == now
     assert got.deadline == moved
     await store.touch(forever, now)
-    assert await raw.pttl(f"{p}s:{forever.token_digest}") == -1
+    assert await raw.pttl(f"{p}s2:{forever.token_digest}") == -1
 
 
 async def test_revoking_one_and_all_leaves_no_keys_behind(
@@ -203,7 +203,7 @@ async def test_revoking_one_and_all_leaves_no_keys_behind(
         await store.create(s)
 
     def keys_of(*sessions: Session) -> set[str]:
-        return {k for s in sessions for k in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}")}
+        return {k for s in sessions for k in (f"{p}s2:{s.token_digest}", f"{p}id:{s.id}")}
 
     others = keys_of(other) | {f"{p}u:{other.user_id}", f"{p}deadlines"}
     assert await keys(raw, store) == keys_of(*mine) | others | {f"{p}u:{user}"}
@@ -247,7 +247,7 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
         await store.create(s)
 
     async def gone() -> bool:
-        return not await raw.exists(*(f"{p}s:{s.token_digest}" for s in short))
+        return not await raw.exists(*(f"{p}s2:{s.token_digest}" for s in short))
 
     await wait_until(gone, "Redis removed the data after the deadline and grace, by itself")
     assert await raw.zcard(f"{p}u:{user}") == 3  # the index still names them...
@@ -256,7 +256,7 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
     assert await raw.zrange(f"{p}u:{user}", 0, -1) == [str(lasting.id)]
     assert await raw.exists(f"{p}deadlines") == 0
     assert await keys(raw, store) == {
-        f"{p}s:{lasting.token_digest}",
+        f"{p}s2:{lasting.token_digest}",
         f"{p}id:{lasting.id}",
         f"{p}u:{user}",
     }
@@ -273,7 +273,7 @@ async def test_an_expired_session_in_its_grace_is_never_read_but_is_popped(
     for s in (expired, idle, alive):
         await store.create(s)
     for s in (expired, idle):
-        assert await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 2  # still held
+        assert await raw.exists(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}") == 2  # still held
         assert await store.get(s.id) is None
         assert await store.get_by_token_digest(s.token_digest) is None
     assert await store.list_for_user(user) == [alive]
@@ -282,7 +282,7 @@ async def test_an_expired_session_in_its_grace_is_never_read_but_is_popped(
     assert await store.pop_expired() == [idle, expired]  # earliest deadline first
     assert await store.pop_expired() == []
     assert await keys(raw, store) == {
-        f"{p}s:{alive.token_digest}",
+        f"{p}s2:{alive.token_digest}",
         f"{p}id:{alive.id}",
         f"{p}u:{user}",
         f"{p}deadlines",
@@ -297,7 +297,7 @@ async def test_after_the_grace_the_keys_are_gone_and_nothing_is_reported(
     await store.create(s)
 
     async def gone() -> bool:
-        return await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 0
+        return await raw.exists(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}") == 0
 
     await wait_until(gone, "Redis removed the keys once the grace was over")
     assert await raw.zcard(f"{p}deadlines") == 1  # only the index entries are left
@@ -314,7 +314,7 @@ async def test_entries_already_gone_do_not_use_up_the_limit(
     for s in [*gone, *held]:
         await store.create(s)
     for s in gone:  # what TTL does once the grace is over
-        await raw.delete(f"{p}s:{s.token_digest}", f"{p}id:{s.id}")
+        await raw.delete(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}")
     assert await store.pop_expired(limit=2) == held[:2]
     assert await store.pop_expired(limit=2) == held[2:]
     assert await keys(raw, store) == set()
@@ -356,7 +356,7 @@ async def test_purge_counts_every_expired_session_once(
     assert await store.purge_expired(now + timedelta(hours=2)) == 2
     p = store.key_prefix
     assert await keys(raw, store) == {
-        f"{p}s:{forever.token_digest}",
+        f"{p}s2:{forever.token_digest}",
         f"{p}id:{forever.id}",
         f"{p}u:{user}",
     }
@@ -381,7 +381,7 @@ async def test_purge_periodically_drops_what_ttl_left_behind(
         await wait_until(cleaned, "the loop drops the expired session's index entries")
         tasks.cancel_scope.cancel()
     assert await keys(raw, store) == {
-        f"{p}s:{forever.token_digest}",
+        f"{p}s2:{forever.token_digest}",
         f"{p}id:{forever.id}",
         f"{p}u:{user}",
     }

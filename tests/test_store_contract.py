@@ -44,23 +44,23 @@ async def test_create_then_get_by_digest_and_id(store: SessionDatabase) -> None:
 
 # Opaque user ids, each as an app may give it: every store must return it exactly.
 _UUID = uuid.UUID("6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10")
-GIVEN_IDS: list[object] = [
-    "user1",
-    "auth0|5f7c8ec7c33c6c004bbafe82",
-    "ユーザー名 ü 🙂",  # unicode, a space, a character outside the BMP
-    "🙂" * 255,  # the longest id: 255 characters (1,020 bytes in UTF-8)
-    "x" * 255,
-    "a:b:c",
-    "{sessions}:x",
-    "tenant:{x}:{}",
-    " leading and trailing ",
-    42,  # becomes "42"
-    -7,
-    _UUID,
-    str(_UUID),  # becomes the UUID
-    str(_UUID).upper(),  # stays a string: not the canonical form
-    _UUID.hex,  # 32 hex digits: a string, as the old SQLite column held UUIDs
-]
+GIVEN_IDS: dict[str, object] = {
+    "plain": "user1",
+    "auth0": "auth0|5f7c8ec7c33c6c004bbafe82",
+    "unicode": "ユーザー名 ü 🙂",  # a space, a character outside the BMP
+    "longest-emoji": "🙂" * 255,  # 255 characters, 1,020 bytes in UTF-8
+    "longest-ascii": "x" * 255,
+    "colons": "a:b:c",
+    "hash-tag": "{sessions}:x",
+    "braces": "tenant:{x}:{}",
+    "spaces": " leading and trailing ",
+    "int": 42,  # becomes "42"
+    "negative-int": -7,
+    "uuid": _UUID,
+    "uuid-string": str(_UUID),  # becomes the UUID
+    "uuid-upper": str(_UUID).upper(),  # stays a string: not the canonical form
+    "uuid-hex": _UUID.hex,  # 32 hex digits: a string (the old SQLite column held UUIDs so)
+}
 
 
 def exactly(got: Session | None, given: object) -> None:
@@ -72,7 +72,7 @@ def exactly(got: Session | None, given: object) -> None:
     assert str(got.user_id) == str(given)
 
 
-@pytest.mark.parametrize("given", GIVEN_IDS, ids=lambda v: f"{type(v).__name__}:{v!s:.20}")
+@pytest.mark.parametrize("given", GIVEN_IDS.values(), ids=GIVEN_IDS.keys())
 async def test_opaque_user_ids_read_back_exactly(store: SessionDatabase, given: object) -> None:
     user = coerce_user_id(given)
     s = new(given, idle_timeout=timedelta(minutes=5), expires_at=utcnow() + timedelta(hours=1))

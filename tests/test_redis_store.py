@@ -67,8 +67,9 @@ async def short_grace(raw: aioredis.Redis) -> AsyncIterator[RedisSessionDatabase
         yield db
 
 
-def new(user_id: uuid.UUID | None = None, **kwargs: Any) -> Session:
-    return Session(user_id=user_id or uuid.uuid4(), token=generate_token(), **kwargs)
+def new(user_id: object = None, **kwargs: Any) -> Session:
+    user = uuid.uuid4() if user_id is None else user_id
+    return Session(user_id=user, token=generate_token(), **kwargs)  # type: ignore[arg-type]
 
 
 def glob_escape(text: str) -> str:
@@ -418,6 +419,61 @@ async def test_revoke_one_and_revoke_all_race_ends_each_session_once(
                 tg.start_soon(everything)
     assert sorted(s.id for s in ended) == sorted(s.id for s in sessions)
     assert await keys(raw, store) == set()
+
+
+async def test_user_ids_come_last_in_every_key_and_value(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    p, user = store.key_prefix, "tenant:{x} ユーザー 🙂:"
+    s = new(user, expires_at=utcnow() + timedelta(hours=1))
+    await store.create(s)
+    assert await dump(raw, store) == {
+        f"{p}s2:{s.token_digest}": await raw.get(f"{p}s2:{s.token_digest}"),
+        f"{p}id:{s.id}": f"{s.token_digest}:{user}",
+        f"{p}u:{user}": [(str(s.id), s.created_at.timestamp() * 1e6)],
+        f"{p}deadlines": [(f"{s.id}:{user}", pytest.approx(s.deadline.timestamp() * 1e6))],
+    }
+    assert await store.get_by_token_digest(s.token_digest) == s
+    assert await store.delete(s.id) == s
+    assert await keys(raw, store) == set()
+
+
+async def as_previous_layout(raw: aioredis.Redis, store: RedisSessionDatabase, s: Session) -> None:
+    """Move ``s``'s keys to the previous layout: ``s:`` key, user id first in each value."""
+    p = store.key_prefix
+    await raw.rename(f"{p}s2:{s.token_digest}", f"{p}s:{s.token_digest}")
+    await raw.set(f"{p}id:{s.id}", f"{s.user_id}:{s.token_digest}", keepttl=True)
+    if s.deadline is not None:
+        await raw.zrem(f"{p}deadlines", member(s))
+        await raw.zadd(f"{p}deadlines", {f"{s.user_id}:{s.id}": s.deadline.timestamp() * 1e6})
+
+
+async def test_sessions_of_the_previous_layout_are_never_read(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    p, user = store.key_prefix, uuid.uuid4()
+    past = utcnow() - timedelta(seconds=1)
+    old = [
+        new(user),
+        new(user, expires_at=past),
+        new(user, expires_at=utcnow() + timedelta(hours=1)),
+    ]
+    for s in old:
+        await store.create(s)
+        await as_previous_layout(raw, store, s)
+    current = new(user)
+    await store.create(current)
+    for s in old:  # not by token, not by id, not in the user's list: a revoked-looking session
+        assert await store.get_by_token_digest(s.token_digest) is None
+        assert await store.get(s.id) is None
+    assert await store.list_for_user(user) == [current]  # the old entries are dropped...
+    assert await raw.zrange(f"{p}u:{user}", 0, -1) == [str(current.id)]
+    assert await store.pop_expired(utcnow() + timedelta(days=1)) == []  # ...and these too
+    assert await raw.exists(f"{p}deadlines") == 0
+    assert await store.delete_for_user(user) == [current]
+    # What is left is inert: the old sessions' own keys, until their TTL or a flush.
+    left = {k for s in old for k in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}")}
+    assert await keys(raw, store) == left
 
 
 async def test_key_prefixes_isolate_stores(raw: aioredis.Redis) -> None:

@@ -52,7 +52,11 @@ def documented_statements(server: str, table: str) -> list[str]:
 
 
 def previous_table(name: str) -> Table:
-    """The table as the previous ``session_table`` defined it (``user_id`` a ``Uuid``)."""
+    """The table as the previous ``session_table`` defined it (``user_id`` a ``Uuid``).
+
+    A frozen copy on purpose, not derived from today's ``session_table``: the upgrade
+    starts from what the previous version made, whatever the schema becomes later.
+    """
     return Table(
         name,
         MetaData(),

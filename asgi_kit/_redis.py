@@ -20,6 +20,7 @@ from ._models import Session
 from ._redis_scripts import LIBRARY, SCRIPTS
 from ._resolver import as_interval
 from ._server_stores import purge_periodically, store_unavailable
+from ._user_ids import UserId, stored_user_id
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -77,7 +78,7 @@ def _decode(raw: bytes | str) -> Session:
     data: dict[str, Any] = json.loads(raw)
     return Session.from_store(
         id=UUID(data["id"]),
-        user_id=UUID(data["user_id"]),
+        user_id=stored_user_id(data["user_id"]),
         token_digest=data["token_digest"],
         created_at=datetime.fromisoformat(data["created_at"]),
         expires_at=_datetime(data["expires_at"]),
@@ -100,10 +101,15 @@ class RedisSessionDatabase:
 
     Keys (``P`` is the prefix; no raw token is ever written, only its SHA-256 digest):
 
-    - ``P s:<digest>``: the session as JSON, read by ``get_by_token_digest`` in one GET;
-    - ``P id:<session id>``: ``<user id>:<digest>``, for look-ups and deletes by id;
+    - ``P s2:<digest>``: the session as JSON, read by ``get_by_token_digest`` in one GET;
+    - ``P id:<session id>``: ``<digest>:<user id>``, for look-ups and deletes by id;
     - ``P u:<user id>``: sorted set of the user's session ids, scored by ``created_at``;
-    - ``P deadlines``: sorted set of ``<user id>:<session id>``, scored by deadline.
+    - ``P deadlines``: sorted set of ``<session id>:<user id>``, scored by deadline.
+
+    User ids are opaque (``str()`` of the id, any characters), so they come last in every
+    compound value, after parts of fixed length. The session key is ``s2:`` because the
+    earlier layout (``s:``, user id first, UUIDs only) changed: its sessions are never
+    read, so none can outlive a revocation; users sign in again (or flush the prefix).
 
     A session with a deadline gets a native TTL (``PXAT``) on both of its keys at its
     deadline plus ``expired_grace`` (seconds or a timedelta, default one hour), moved by
@@ -174,14 +180,14 @@ class RedisSessionDatabase:
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this SHA-256 hex digest, or None."""
         with _unavailable():
-            raw = await self._redis.get(f"{self.key_prefix}s:{digest}")
+            raw = await self._redis.get(self._session_key(digest))
         return _active(raw)
 
     async def get(self, session_id: UUID) -> Session | None:
         """Return the active session with this id, or None."""
         return _active(await self._run("get", [f"{self.key_prefix}id:{session_id}"], []))
 
-    async def list_for_user(self, user_id: UUID) -> list[Session]:
+    async def list_for_user(self, user_id: UserId) -> list[Session]:
         """Return the user's active sessions, newest first (dropping expired index entries)."""
         return _all_active(await self._run("list", [self._user_key(user_id)], [str(user_id)]))
 
@@ -194,7 +200,7 @@ class RedisSessionDatabase:
         """Delete one session; return it if it existed and was active, else None."""
         return _active(await self._run("delete", [], [str(session_id)]))
 
-    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+    async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
         args = [str(user_id), *map(str, keep)]
         return _all_active(await self._run("delete_for_user", [self._user_key(user_id)], args))
@@ -261,21 +267,23 @@ class RedisSessionDatabase:
         with _unavailable():
             return await self._scripts[script](keys=keys, args=[self.key_prefix, *args])
 
-    def _keys(self, session: Session) -> list[str]:
-        p = self.key_prefix
-        return [f"{p}s:{session.token_digest}", f"{p}id:{session.id}"]
+    def _session_key(self, digest: str) -> str:
+        return f"{self.key_prefix}s2:{digest}"
 
-    def _user_key(self, user_id: UUID) -> str:
+    def _keys(self, session: Session) -> list[str]:
+        return [self._session_key(session.token_digest), f"{self.key_prefix}id:{session.id}"]
+
+    def _user_key(self, user_id: UserId) -> str:
         return f"{self.key_prefix}u:{user_id}"
 
     def _payload(self, session: Session) -> list[str | int]:
         """value, id-key ref, PXAT (ms, rounded up, plus the grace), deadline (us), member."""
-        ref = f"{session.user_id}:{session.token_digest}"
+        ref = f"{session.token_digest}:{session.user_id}"
         deadline = session.deadline
         if deadline is None:
             return [_encode(session), ref, "", 0, ""]
         micros = _micros(deadline)
-        member = f"{session.user_id}:{session.id}"
+        member = f"{session.id}:{session.user_id}"
         return [_encode(session), ref, -(-micros // 1000) + self._grace_ms, micros, member]
 
 

@@ -1,25 +1,30 @@
 """The Lua scripts of ``RedisSessionDatabase``.
 
 Each runs atomically, so a session's keys and index entries change together. ARGV[1] is
-always the key prefix; an id key holds "<user id>:<digest>" (36 + 1 + 64 characters).
+always the key prefix. User ids are opaque (any length, any characters: ``:``, braces,
+unicode), so every compound value puts its fixed-length part first and the user id last,
+after one separator: an id key holds "<digest>:<user id>" (64 hex characters, then the
+id from byte 66) and a deadlines member is "<session id>:<user id>" (36, then from 38).
+Lua's string.sub counts bytes; the fixed-length parts are ASCII, so the offsets hold.
 """
 
 from __future__ import annotations
 
 LIBRARY = """
 local p = ARGV[1]
+local function session_key(ref) return p .. 's2:' .. string.sub(ref, 1, 64) end
 local function forget(uid, sid)
   redis.call('ZREM', p .. 'u:' .. uid, sid)
-  redis.call('ZREM', p .. 'deadlines', uid .. ':' .. sid)
+  redis.call('ZREM', p .. 'deadlines', sid .. ':' .. uid)
 end
 local function take(sid, uid)
   local idkey = p .. 'id:' .. sid
   local ref = redis.call('GET', idkey)
-  if not ref or (uid and string.sub(ref, 1, 36) ~= uid) then return false end
-  local skey = p .. 's:' .. string.sub(ref, 38)
+  if not ref or (uid and string.sub(ref, 66) ~= uid) then return false end
+  local skey = session_key(ref)
   local value = redis.call('GET', skey)
   redis.call('DEL', skey, idkey)
-  forget(string.sub(ref, 1, 36), sid)
+  forget(string.sub(ref, 66), sid)
   return value
 end
 local function save(skey, idkey, value, ref, pxat, deadline, member)
@@ -47,13 +52,13 @@ return 1""",
     # KEYS: id. ARGV: p.
     "get": """
 local ref = redis.call('GET', KEYS[1])
-return ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))""",
+return ref and redis.call('GET', session_key(ref))""",
     # KEYS: user. ARGV: p, uid. Drops the entries of sessions gone by TTL.
     "list": """
 local out = {}
 for _, sid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
   local ref = redis.call('GET', p .. 'id:' .. sid)
-  local value = ref and redis.call('GET', p .. 's:' .. string.sub(ref, 38))
+  local value = ref and redis.call('GET', session_key(ref))
   if value then out[#out + 1] = value else take(sid, ARGV[2]); forget(ARGV[2], sid) end
 end
 return out""",
@@ -78,7 +83,7 @@ return out""",
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
 local out = {#members}
 for _, m in ipairs(members) do
-  local uid, sid = string.sub(m, 1, 36), string.sub(m, 38)
+  local sid, uid = string.sub(m, 1, 36), string.sub(m, 38)
   out[#out + 1] = take(sid, uid) or nil
   forget(uid, sid)
 end
@@ -87,7 +92,7 @@ return out""",
     "purge": """
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
 for _, m in ipairs(members) do
-  local uid, sid = string.sub(m, 1, 36), string.sub(m, 38)
+  local sid, uid = string.sub(m, 1, 36), string.sub(m, 38)
   take(sid, uid)
   forget(uid, sid)
 end

@@ -37,6 +37,7 @@ from ._sql_schema import (
     session_row,
     session_table,
 )
+from ._user_ids import UserId
 
 __all__ = ["SQLAlchemySessionDatabase", "make_engine", "session_table"]
 
@@ -176,10 +177,10 @@ class SQLAlchemySessionDatabase:
             row = (await conn.execute(self._select.where(self.table.c.id == session_id))).first()
         return active_session(row)
 
-    async def list_for_user(self, user_id: UUID) -> list[Session]:
+    async def list_for_user(self, user_id: UserId) -> list[Session]:
         """Return the user's active sessions, newest first."""
         c = self.table.c
-        query = self._select.where(c.user_id == user_id).order_by(c.created_at.desc())
+        query = self._select.where(c.user_id == str(user_id)).order_by(c.created_at.desc())
         async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return active_sessions(rows)
@@ -196,10 +197,10 @@ class SQLAlchemySessionDatabase:
         ended = await self._delete(self.table.c.id == session_id)
         return ended[0] if ended else None
 
-    async def delete_for_user(self, user_id: UUID, *, keep: Sequence[UUID] = ()) -> list[Session]:
+    async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
         c = self.table.c
-        where = c.user_id == user_id
+        where = c.user_id == str(user_id)
         if keep:
             where = where & c.id.not_in(list(keep))
         return await self._delete(where)

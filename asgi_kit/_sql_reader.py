@@ -83,6 +83,7 @@ class DigestReader:
         self.unavailable = self._driver.unavailable
         self._engine = engine
         self._sql = str(query.compile(dialect=dialect))
+        # Text columns such as user_id get none: session_from_row makes the UserId, once.
         processors = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in query.selected_columns

@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Ta
 
 from ._clock import from_microseconds, to_microseconds
 from ._models import Session
+from ._user_ids import MAX_USER_ID_LENGTH, stored_user_id
 
 #: The columns every query selects, in this order (``session_from_row`` reads them so);
 #: ``deadline`` is only written, for ``purge_expired`` and its index.
@@ -34,15 +35,16 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
 
     One row per session, keyed by id, with a unique index on the token digest (the raw
     token is never stored) and indexes on the user id and on ``deadline``, the moment the
-    session stops being active (kept up to date on every write). ``idle_timeout_us`` is
-    the idle timeout in whole microseconds, so it reads back exactly.
+    session stops being active (kept up to date on every write). ``user_id`` is text,
+    ``str()`` of the id (a UUID in its canonical form), so every kind of id reads back
+    exactly; ``idle_timeout_us`` is the idle timeout in whole microseconds, likewise.
     """
     return Table(
         name,
         metadata,
         Column("id", Uuid, primary_key=True),
         Column("token_digest", String(64), nullable=False),
-        Column("user_id", Uuid, nullable=False),
+        Column("user_id", String(MAX_USER_ID_LENGTH), nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("expires_at", DateTime(timezone=True)),
         Column("idle_timeout_us", BigInteger),
@@ -61,7 +63,7 @@ def session_row(session: Session) -> dict[str, Any]:
     return {
         "id": session.id,
         "token_digest": session.token_digest,
-        "user_id": session.user_id,
+        "user_id": str(session.user_id),
         "created_at": session.created_at,
         "expires_at": session.expires_at,
         "idle_timeout_us": to_microseconds(session.idle_timeout),
@@ -77,7 +79,7 @@ def session_from_row(row: Sequence[Any]) -> Session:
     id_, digest, user_id, created, expires, idle_us, seen, agent, ip = row
     return Session.from_store(
         id=id_,
-        user_id=user_id,
+        user_id=stored_user_id(user_id),
         token_digest=digest,
         created_at=_utc(created),
         expires_at=None if expires is None else _utc(expires),

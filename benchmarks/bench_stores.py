@@ -9,6 +9,10 @@ the server needs at least for a resolve, timed in the same run: one Redis GET
 Resolve and raw calls alternate, so machine noise hits both alike. Numbers are medians in
 microseconds.
 
+Then resolve latency is compared between sessions of UUID user ids and of string user ids
+(``"auth0|..."``, as an external identity provider hands them out) in one store, resolves
+alternating between the two kinds; the string ids must stay within 5 % of the UUIDs.
+
 Then resolve latency is compared between a store holding 1,000 sessions and one holding
 1,000,000, resolves alternating between the two. It must stay flat. Redis is loaded through
 the store's own ``create`` (many at once); the SQL tables by COPY (PostgreSQL) or
@@ -18,6 +22,7 @@ loader that drifted from what the store writes fails the run.
 
     .venv/bin/python benchmarks/bench_stores.py           # full run, a few minutes
     .venv/bin/python benchmarks/bench_stores.py --quick   # smoke run: small sizes
+    .venv/bin/python benchmarks/bench_stores.py --ids     # the user id comparison only
 
 Needs PostgreSQL on 127.0.0.1:5432 (database ``test``) and Redis on 127.0.0.1:6379 (or
 ``ASGI_KIT_TEST_POSTGRES_URL`` / ``ASGI_KIT_TEST_REDIS_URL``); every table and key it makes
@@ -57,6 +62,7 @@ from asgi_kit import (
     SessionDatabase,
     SessionResolver,
     SQLAlchemySessionDatabase,
+    UserId,
     token_digest,
     utcnow,
 )
@@ -91,7 +97,7 @@ class Opened:
             assert await self.store.get(s.id) == s, "the loader wrote what the store cannot read"
 
 
-def new_session(user: uuid.UUID, i: int = 0) -> tuple[Session, str]:
+def new_session(user: UserId, i: int = 0) -> tuple[Session, str]:
     """A realistic session (absolute and idle expiry, agent, IP) and its token."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -131,7 +137,7 @@ async def open_kind(kind: str, tmp: Path) -> AsyncIterator[Opened]:
         client = aioredis.Redis.from_url(REDIS_URL)
 
         async def raw_get(s: Session) -> object:
-            return await client.get(f"{rstore.key_prefix}s:{s.token_digest}")
+            return await client.get(f"{rstore.key_prefix}s2:{s.token_digest}")
 
         async def load_redis(sessions: Sequence[Session]) -> None:
             await create_many(rstore, sessions)
@@ -293,6 +299,50 @@ async def scaling(kind: str, tmp: Path, filler: list[tuple[Session, str]], n: in
         return list(await alternating(in_small, in_large, pairs))
 
 
+def string_user_id() -> str:
+    """A user id as Auth0 hands them out: provider, ``|``, 24 hex digits."""
+    return f"auth0|{secrets.token_hex(12)}"
+
+
+async def user_ids(kind: str, tmp: Path, n: int) -> tuple[float, float]:
+    """Median resolve latency of sessions with UUID user ids and with string user ids.
+
+    Both kinds live in one store, and resolves alternate between them, so noise hits both.
+    """
+    async with open_kind(kind, tmp) as opened:
+        resolver = SessionResolver(opened.store, touch_interval=NO_TOUCH)
+        by_uuid = [new_session(uuid.uuid4()) for _ in range(n)]
+        by_string = [new_session(string_user_id()) for _ in range(n)]
+        await opened.load([s for s, _ in by_uuid + by_string])
+
+        async def resolve(pair: tuple[str, str], wanted: type) -> None:
+            session = await resolver.resolve(pair[0] if wanted is uuid.UUID else pair[1])
+            assert session is not None
+            assert type(session.user_id) is wanted
+
+        async def with_uuid(pair: tuple[str, str]) -> None:
+            await resolve(pair, uuid.UUID)
+
+        async def with_string(pair: tuple[str, str]) -> None:
+            await resolve(pair, str)
+
+        pairs = [(a, b) for (_, a), (_, b) in zip(by_uuid, by_string, strict=True)]
+        random.shuffle(pairs)
+        await alternating(with_uuid, with_string, pairs[:50])  # warm-up
+        return await alternating(with_uuid, with_string, pairs)
+
+
+async def compare_user_ids(tmp: Path, n: int) -> None:
+    """Print the table of ``user_ids`` for every store."""
+    print(f"\n## Resolve: UUID user ids vs string user ids (medians in µs, {n:,} each)\n")
+    print("| store | UUID ids | string ids (`auth0\\|...`) | string / UUID |")
+    print("|---|---|---|---|", flush=True)
+    for kind in KINDS:
+        by_uuid, by_string = await user_ids(kind, tmp, n)
+        ratio = by_string / by_uuid
+        print(f"| {kind} | {by_uuid:,.1f} | {by_string:,.1f} | {ratio:.3f} |", flush=True)
+
+
 def make_filler(count: int) -> list[tuple[Session, str]]:
     """``count`` sessions over ``count / 10`` users, with their tokens."""
     users = [uuid.uuid4() for _ in range(max(1, count // 10))]
@@ -303,7 +353,7 @@ def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, ids_only: bool) -> None:
     n = 300 if quick else 3000
     big = 20_000 if quick else 1_000_000
     print(f"# Session stores ({'--quick' if quick else 'full run'}; medians in µs)\n")
@@ -313,6 +363,9 @@ async def main(quick: bool) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="bench_stores_", dir="/tmp") as tmpdir:
         tmp = Path(tmpdir)
+        if ids_only:
+            await compare_user_ids(tmp, n)
+            return
         head = ["store", "create", "resolve", "touch", "list 10", "revoke one", "revoke all (10)"]
         print("| " + " | ".join([*head, "raw lower bound", "resolve / raw"]) + " |")
         print("|" + "---|" * (len(head) + 2), flush=True)
@@ -329,6 +382,7 @@ async def main(quick: bool) -> None:
             cells = [fmt(r[h]) for h in head[1:]]
             label = raw_names[kind] if raw is None else f"{fmt(raw)} ({raw_names[kind]})"
             print(f"| {kind} | " + " | ".join(cells) + f" | {label} | {ratio} |", flush=True)
+        await compare_user_ids(tmp, n)
 
         print(f"\n## Resolve latency: 1,000 sessions vs {big:,} (medians in µs)\n", flush=True)
         filler = make_filler(big)
@@ -349,4 +403,6 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run with small sizes")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--ids", action="store_true", help="only UUID vs string user ids")
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.ids))

@@ -67,8 +67,9 @@ async def short_grace(raw: aioredis.Redis) -> AsyncIterator[RedisSessionDatabase
         yield db
 
 
-def new(user_id: uuid.UUID | None = None, **kwargs: Any) -> Session:
-    return Session(user_id=user_id or uuid.uuid4(), token=generate_token(), **kwargs)
+def new(user_id: object = None, **kwargs: Any) -> Session:
+    user = uuid.uuid4() if user_id is None else user_id
+    return Session(user_id=user, token=generate_token(), **kwargs)  # type: ignore[arg-type]
 
 
 def glob_escape(text: str) -> str:
@@ -93,7 +94,7 @@ async def dump(raw: aioredis.Redis, store: RedisSessionDatabase) -> dict[str, An
 
 
 def member(session: Session) -> str:
-    return f"{session.user_id}:{session.id}"
+    return f"{session.id}:{session.user_id}"
 
 
 def ms_ceil(moment: datetime) -> int:
@@ -170,10 +171,10 @@ async def test_pxat_is_the_deadline_plus_the_grace_and_touch_moves_it(
         await store.create(s)
     for s in (absolute, sliding):
         assert s.deadline is not None
-        for key in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}"):
+        for key in (f"{p}s2:{s.token_digest}", f"{p}id:{s.id}"):
             assert await raw.pexpiretime(key) == ms_ceil(s.deadline) + grace
         assert await raw.zscore(f"{p}deadlines", member(s)) == s.deadline.timestamp() * 1e6
-    assert await raw.pttl(f"{p}s:{forever.token_digest}") == -1
+    assert await raw.pttl(f"{p}s2:{forever.token_digest}") == -1
     assert await raw.pttl(f"{p}id:{forever.id}") == -1
     assert await raw.zscore(f"{p}deadlines", member(forever)) is None
 
@@ -182,14 +183,14 @@ async def test_pxat_is_the_deadline_plus_the_grace_and_touch_moves_it(
     moved = now + timedelta(minutes=5)
     assert sliding.deadline is not None
     assert moved > sliding.deadline
-    for key in (f"{p}s:{sliding.token_digest}", f"{p}id:{sliding.id}"):
+    for key in (f"{p}s2:{sliding.token_digest}", f"{p}id:{sliding.id}"):
         assert await raw.pexpiretime(key) == ms_ceil(moved) + grace
     got = await store.get(sliding.id)
     assert got is not None
     assert got.last_seen_at == now
     assert got.deadline == moved
     await store.touch(forever, now)
-    assert await raw.pttl(f"{p}s:{forever.token_digest}") == -1
+    assert await raw.pttl(f"{p}s2:{forever.token_digest}") == -1
 
 
 async def test_revoking_one_and_all_leaves_no_keys_behind(
@@ -203,7 +204,7 @@ async def test_revoking_one_and_all_leaves_no_keys_behind(
         await store.create(s)
 
     def keys_of(*sessions: Session) -> set[str]:
-        return {k for s in sessions for k in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}")}
+        return {k for s in sessions for k in (f"{p}s2:{s.token_digest}", f"{p}id:{s.id}")}
 
     others = keys_of(other) | {f"{p}u:{other.user_id}", f"{p}deadlines"}
     assert await keys(raw, store) == keys_of(*mine) | others | {f"{p}u:{user}"}
@@ -247,7 +248,7 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
         await store.create(s)
 
     async def gone() -> bool:
-        return not await raw.exists(*(f"{p}s:{s.token_digest}" for s in short))
+        return not await raw.exists(*(f"{p}s2:{s.token_digest}" for s in short))
 
     await wait_until(gone, "Redis removed the data after the deadline and grace, by itself")
     assert await raw.zcard(f"{p}u:{user}") == 3  # the index still names them...
@@ -256,7 +257,7 @@ async def test_sessions_gone_by_ttl_leave_index_entries_until_listed(
     assert await raw.zrange(f"{p}u:{user}", 0, -1) == [str(lasting.id)]
     assert await raw.exists(f"{p}deadlines") == 0
     assert await keys(raw, store) == {
-        f"{p}s:{lasting.token_digest}",
+        f"{p}s2:{lasting.token_digest}",
         f"{p}id:{lasting.id}",
         f"{p}u:{user}",
     }
@@ -273,7 +274,7 @@ async def test_an_expired_session_in_its_grace_is_never_read_but_is_popped(
     for s in (expired, idle, alive):
         await store.create(s)
     for s in (expired, idle):
-        assert await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 2  # still held
+        assert await raw.exists(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}") == 2  # still held
         assert await store.get(s.id) is None
         assert await store.get_by_token_digest(s.token_digest) is None
     assert await store.list_for_user(user) == [alive]
@@ -282,7 +283,7 @@ async def test_an_expired_session_in_its_grace_is_never_read_but_is_popped(
     assert await store.pop_expired() == [idle, expired]  # earliest deadline first
     assert await store.pop_expired() == []
     assert await keys(raw, store) == {
-        f"{p}s:{alive.token_digest}",
+        f"{p}s2:{alive.token_digest}",
         f"{p}id:{alive.id}",
         f"{p}u:{user}",
         f"{p}deadlines",
@@ -297,7 +298,7 @@ async def test_after_the_grace_the_keys_are_gone_and_nothing_is_reported(
     await store.create(s)
 
     async def gone() -> bool:
-        return await raw.exists(f"{p}s:{s.token_digest}", f"{p}id:{s.id}") == 0
+        return await raw.exists(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}") == 0
 
     await wait_until(gone, "Redis removed the keys once the grace was over")
     assert await raw.zcard(f"{p}deadlines") == 1  # only the index entries are left
@@ -314,7 +315,7 @@ async def test_entries_already_gone_do_not_use_up_the_limit(
     for s in [*gone, *held]:
         await store.create(s)
     for s in gone:  # what TTL does once the grace is over
-        await raw.delete(f"{p}s:{s.token_digest}", f"{p}id:{s.id}")
+        await raw.delete(f"{p}s2:{s.token_digest}", f"{p}id:{s.id}")
     assert await store.pop_expired(limit=2) == held[:2]
     assert await store.pop_expired(limit=2) == held[2:]
     assert await keys(raw, store) == set()
@@ -356,7 +357,7 @@ async def test_purge_counts_every_expired_session_once(
     assert await store.purge_expired(now + timedelta(hours=2)) == 2
     p = store.key_prefix
     assert await keys(raw, store) == {
-        f"{p}s:{forever.token_digest}",
+        f"{p}s2:{forever.token_digest}",
         f"{p}id:{forever.id}",
         f"{p}u:{user}",
     }
@@ -381,7 +382,7 @@ async def test_purge_periodically_drops_what_ttl_left_behind(
         await wait_until(cleaned, "the loop drops the expired session's index entries")
         tasks.cancel_scope.cancel()
     assert await keys(raw, store) == {
-        f"{p}s:{forever.token_digest}",
+        f"{p}s2:{forever.token_digest}",
         f"{p}id:{forever.id}",
         f"{p}u:{user}",
     }
@@ -418,6 +419,61 @@ async def test_revoke_one_and_revoke_all_race_ends_each_session_once(
                 tg.start_soon(everything)
     assert sorted(s.id for s in ended) == sorted(s.id for s in sessions)
     assert await keys(raw, store) == set()
+
+
+async def test_user_ids_come_last_in_every_key_and_value(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    p, user = store.key_prefix, "tenant:{x} ユーザー 🙂:"
+    s = new(user, expires_at=utcnow() + timedelta(hours=1))
+    await store.create(s)
+    assert await dump(raw, store) == {
+        f"{p}s2:{s.token_digest}": await raw.get(f"{p}s2:{s.token_digest}"),
+        f"{p}id:{s.id}": f"{s.token_digest}:{user}",
+        f"{p}u:{user}": [(str(s.id), s.created_at.timestamp() * 1e6)],
+        f"{p}deadlines": [(f"{s.id}:{user}", pytest.approx(s.deadline.timestamp() * 1e6))],
+    }
+    assert await store.get_by_token_digest(s.token_digest) == s
+    assert await store.delete(s.id) == s
+    assert await keys(raw, store) == set()
+
+
+async def as_previous_layout(raw: aioredis.Redis, store: RedisSessionDatabase, s: Session) -> None:
+    """Move ``s``'s keys to the previous layout: ``s:`` key, user id first in each value."""
+    p = store.key_prefix
+    await raw.rename(f"{p}s2:{s.token_digest}", f"{p}s:{s.token_digest}")
+    await raw.set(f"{p}id:{s.id}", f"{s.user_id}:{s.token_digest}", keepttl=True)
+    if s.deadline is not None:
+        await raw.zrem(f"{p}deadlines", member(s))
+        await raw.zadd(f"{p}deadlines", {f"{s.user_id}:{s.id}": s.deadline.timestamp() * 1e6})
+
+
+async def test_sessions_of_the_previous_layout_are_never_read(
+    store: RedisSessionDatabase, raw: aioredis.Redis
+) -> None:
+    p, user = store.key_prefix, uuid.uuid4()
+    past = utcnow() - timedelta(seconds=1)
+    old = [
+        new(user),
+        new(user, expires_at=past),
+        new(user, expires_at=utcnow() + timedelta(hours=1)),
+    ]
+    for s in old:
+        await store.create(s)
+        await as_previous_layout(raw, store, s)
+    current = new(user)
+    await store.create(current)
+    for s in old:  # not by token, not by id, not in the user's list: a revoked-looking session
+        assert await store.get_by_token_digest(s.token_digest) is None
+        assert await store.get(s.id) is None
+    assert await store.list_for_user(user) == [current]  # the old entries are dropped...
+    assert await raw.zrange(f"{p}u:{user}", 0, -1) == [str(current.id)]
+    assert await store.pop_expired(utcnow() + timedelta(days=1)) == []  # ...and these too
+    assert await raw.exists(f"{p}deadlines") == 0
+    assert await store.delete_for_user(user) == [current]
+    # What is left is inert: the old sessions' own keys, until their TTL or a flush.
+    left = {k for s in old for k in (f"{p}s:{s.token_digest}", f"{p}id:{s.id}")}
+    assert await keys(raw, store) == left
 
 
 async def test_key_prefixes_isolate_stores(raw: aioredis.Redis) -> None:

@@ -48,6 +48,24 @@ async def test_rows_never_hold_the_raw_token(kind: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_user_ids_are_stored_as_their_text(kind: str, tmp_path: Path) -> None:
+    users = [uuid.uuid4(), "auth0|5f7c8ec7c33c6c004bbafe82", "42", "🙂" * 255]
+    sessions = [Session(user_id=u, token=generate_token()) for u in users]
+    async with open_store(kind, tmp_path) as store:
+        assert isinstance(store, SQLAlchemySessionDatabase)
+        for s in sessions:
+            await store.create(s)
+        async with store.engine.connect() as conn:
+            stored = (await conn.execute(select(store.table.c.user_id))).scalars().all()
+        assert sorted(stored) == sorted(str(u) for u in users)  # a UUID in canonical form
+        for s in sessions:  # the token look-up runs on the driver: it reads them back too
+            got = await store.get_by_token_digest(s.token_digest)
+            assert got is not None
+            assert got.user_id == s.user_id
+            assert type(got.user_id) is type(s.user_id)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 async def test_idle_timeouts_read_back_exactly(kind: str, tmp_path: Path) -> None:
     idle = timedelta(days=30, microseconds=7)
     session = Session(user_id=uuid.uuid4(), token=generate_token(), idle_timeout=idle)

@@ -9,15 +9,24 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asgi_kit import DuplicateSessionError, Session, SessionDatabase, token_digest, utcnow
+from asgi_kit import (
+    DuplicateSessionError,
+    Session,
+    SessionDatabase,
+    coerce_user_id,
+    token_digest,
+    utcnow,
+)
 
 from .stores import open_instances
 
 pytestmark = pytest.mark.anyio
 
 
-def new(user_id: uuid.UUID | None = None, **kwargs: object) -> Session:
-    return Session(user_id=user_id or uuid.uuid4(), token=uuid.uuid4().hex, **kwargs)  # type: ignore[arg-type]
+def new(user_id: object = None, **kwargs: object) -> Session:
+    """A session of ``user_id`` (any form an app may give it; a new UUID by default)."""
+    user = uuid.uuid4() if user_id is None else user_id
+    return Session(user_id=user, token=uuid.uuid4().hex, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_create_then_get_by_digest_and_id(store: SessionDatabase) -> None:
@@ -31,6 +40,98 @@ async def test_create_then_get_by_digest_and_id(store: SessionDatabase) -> None:
     assert by_digest.user_agent == "Firefox"
     assert by_digest.ip_address == "203.0.113.9"
     assert by_digest.created_at == s.created_at
+
+
+# Opaque user ids, each as an app may give it: every store must return it exactly.
+_UUID = uuid.UUID("6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10")
+GIVEN_IDS: dict[str, object] = {
+    "plain": "user1",
+    "auth0": "auth0|5f7c8ec7c33c6c004bbafe82",
+    "unicode": "ユーザー名 ü 🙂",  # a space, a character outside the BMP
+    "longest-emoji": "🙂" * 255,  # 255 characters, 1,020 bytes in UTF-8
+    "longest-ascii": "x" * 255,
+    "colons": "a:b:c",
+    "hash-tag": "{sessions}:x",
+    "braces": "tenant:{x}:{}",
+    "spaces": " leading and trailing ",
+    "int": 42,  # becomes "42"
+    "negative-int": -7,
+    "uuid": _UUID,
+    "uuid-string": str(_UUID),  # becomes the UUID
+    "uuid-upper": str(_UUID).upper(),  # stays a string: not the canonical form
+    "uuid-hex": _UUID.hex,  # 32 hex digits: a string (the old SQLite column held UUIDs so)
+}
+
+
+def exactly(got: Session | None, given: object) -> None:
+    """``got`` holds the id ``given`` became: equal, of the same type, same text."""
+    assert got is not None
+    expected = coerce_user_id(given)
+    assert got.user_id == expected
+    assert type(got.user_id) is type(expected)
+    assert str(got.user_id) == str(given)
+
+
+@pytest.mark.parametrize("given", GIVEN_IDS.values(), ids=GIVEN_IDS.keys())
+async def test_opaque_user_ids_read_back_exactly(store: SessionDatabase, given: object) -> None:
+    user = coerce_user_id(given)
+    s = new(given, idle_timeout=timedelta(minutes=5), expires_at=utcnow() + timedelta(hours=1))
+    await store.create(s)
+    exactly(await store.get_by_token_digest(s.token_digest), given)
+    exactly(await store.get(s.id), given)
+    listed = await store.list_for_user(user)
+    assert listed == [s]
+    exactly(listed[0], given)
+    await store.touch(s, utcnow())
+    exactly(await store.get(s.id), given)
+    ended = await store.delete_for_user(user)
+    assert [e.id for e in ended] == [s.id]
+    exactly(ended[0], given)
+    assert await store.list_for_user(user) == []
+    expired = new(given, expires_at=utcnow() - timedelta(seconds=1))
+    await store.create(expired)
+    popped = await store.pop_expired()
+    assert [p.id for p in popped] == [expired.id]
+    exactly(popped[0], given)
+
+
+async def test_a_user_given_in_two_forms_is_one_user(store: SessionDatabase) -> None:
+    pairs = [(_UUID, str(_UUID)), (42, "42")]
+    for a, b in pairs:
+        first, second = new(a), new(b)
+        await store.create(first)
+        await store.create(second)
+        assert {s.id for s in await store.list_for_user(first.user_id)} == {first.id, second.id}
+    upper = new(str(_UUID).upper())  # not the canonical form: another user
+    await store.create(upper)
+    assert len(await store.list_for_user(_UUID)) == 2
+    assert await store.list_for_user(str(_UUID).upper()) == [upper]
+    assert len(await store.delete_for_user(coerce_user_id("42"))) == 2
+    assert len(await store.list_for_user(_UUID)) == 2
+
+
+# Ids that are prefixes, suffixes or separator-joined pieces of one another.
+NEIGHBOURS = ["user1", "user10", "user", "1", "u", "u:", "u:1", "user1:", ":user1", "{u}", "{u}:1"]
+
+
+async def test_users_with_neighbouring_ids_never_meet(store: SessionDatabase) -> None:
+    expired_at = utcnow() - timedelta(seconds=1)
+    mine = {u: [new(u), new(u), new(u, expires_at=expired_at)] for u in NEIGHBOURS}
+    for sessions in mine.values():
+        for s in sessions:
+            await store.create(s)
+    for u, sessions in mine.items():
+        assert {s.id for s in await store.list_for_user(u)} == {s.id for s in sessions[:2]}, u
+    popped = await store.pop_expired()
+    assert {(p.user_id, p.id) for p in popped} == {(u, s[2].id) for u, s in mine.items()}
+    ended = await store.delete_for_user("user1", keep=[mine["user1"][0].id])
+    assert [s.id for s in ended] == [mine["user1"][1].id]
+    for u, sessions in mine.items():
+        alive = sessions[:1] if u == "user1" else sessions[:2]
+        assert {s.id for s in await store.list_for_user(u)} == {s.id for s in alive}, u
+        assert [s.id for s in await store.delete_for_user(u)] != [], u
+    for u in NEIGHBOURS:
+        assert await store.list_for_user(u) == []
 
 
 async def test_unknown_lookups_return_none(store: SessionDatabase) -> None:

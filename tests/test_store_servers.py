@@ -51,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
 REDIS = pytest.param("redis", marks=pytest.mark.redis)
 PERSISTENT = ["sqlite", POSTGRES, REDIS]
+
+
 UNAVAILABLE = {"detail": ErrorCode.SESSION_STORE_UNAVAILABLE.value}
 
 
@@ -152,6 +154,10 @@ async def test_sessions_from_another_process_are_listed_and_accepted(
         user = uuid.uuid4()
         made = await in_new_process("create", kind, tmp_path, name, user=user, count=3)
         ids = [m["id"] for m in made]  # the child process has exited: only the store knows them
+        mine = await store.list_for_user(user)
+        assert [(str(s.id), s.user_id, type(s.user_id)) for s in mine] == [
+            (i, user, type(user)) for i in reversed(ids)
+        ]
         for m in made:
             assert await listed(client, m["token"]) == list(reversed(ids))
         r = await client.get("/auth/sessions", headers=bearer(made[0]["token"]))
@@ -182,6 +188,24 @@ async def test_a_new_process_accepts_and_revokes_sessions_made_here(
 
 
 # --- Two app instances --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_opaque_user_ids_are_one_user_in_every_process(kind: str, tmp_path: Path) -> None:
+    async with shared_store(kind, tmp_path) as (name, store):
+        user = f"auth0|{uuid.uuid4().hex[:12]}:{{x}} ü"  # separators, braces, unicode
+        made = await in_new_process("create", kind, tmp_path, name, user=user, count=2)
+        mine = await store.list_for_user(user)
+        assert [(str(s.id), s.user_id) for s in mine] == [(m["id"], user) for m in made[::-1]]
+        here = await SessionManager(session_db=store).create_session(user, generate_token())
+        tokens = [here.token, made[0]["token"]]
+        seen = await in_new_process("check", kind, tmp_path, name, user=user, tokens=tokens)
+        assert seen == {
+            "resolved": [str(here.id), made[0]["id"]],
+            "listed": [str(here.id), made[1]["id"], made[0]["id"]],
+            "revoked": True,
+        }
+        assert await store.get(here.id) is None  # revoked by the other process
 
 
 @pytest.mark.parametrize("kind", PERSISTENT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -284,7 +285,10 @@ class RedisSessionDatabase:
             return [_encode(session), ref, "", 0, ""]
         micros = _micros(deadline)
         member = f"{session.id}:{session.user_id}"
-        return [_encode(session), ref, -(-micros // 1000) + self._grace_ms, micros, member]
+        # Kept the grace after the deadline, or after now for a session written already
+        # ended (expires_at in the past): pop_expired must still find it to report it.
+        expire_ms = max(-(-micros // 1000), int(time.time() * 1000)) + self._grace_ms
+        return [_encode(session), ref, expire_ms, micros, member]
 
 
 def _active(raw: bytes | str | None) -> Session | None:

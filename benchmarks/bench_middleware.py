@@ -342,7 +342,7 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
         ("time.time()", sync(time.time)),
         ("session.is_active(now)", sync(lambda: session.is_active(now))),
         ("attach(scope, session)", sync(lambda: attach(dict(template), session))),
-        ("attach(scope, AnonymousReason.MISSING)", sync(lambda: attach(dict(empty), AnonymousReason.MISSING))),
+        ("attach(scope, MISSING)", sync(lambda: attach(dict(empty), AnonymousReason.MISSING))),
         ("SessionUser(session)", sync(lambda: SessionUser(session))),
         ('AuthCredentials(["authenticated"])', sync(lambda: AuthCredentials(["authenticated"]))),
         ("AuthResult.of(session)  (get_auth_result)", sync(lambda: AuthResult.of(session))),

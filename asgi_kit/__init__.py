@@ -21,6 +21,7 @@ from ._http import STORE_UNAVAILABLE, ErrorCode, Refusal, unauthorized, www_auth
 from ._memory import InMemorySessionDatabase
 from ._middleware import BearerAuthMiddleware, HasResolver
 from ._models import Session
+from ._optional import OPTIONAL, load_optional
 from ._protocol import SessionDatabase
 from ._request import (
     SCOPE_KEY,
@@ -38,16 +39,9 @@ from ._urls import session_database_from_url
 from ._user_ids import UserId, coerce_user_id
 
 if TYPE_CHECKING:
-    from ._redis import RedisSessionDatabase
-    from ._sql import SQLAlchemySessionDatabase, session_table
-
-# Stores whose drivers come with an extra: imported on first use, with a helpful error.
-_OPTIONAL = {
-    "SQLAlchemySessionDatabase": ("._sql", "asgi-kit[sqlalchemy] (or [postgres])"),
-    "RedisSessionDatabase": ("._redis", "asgi-kit[redis]"),
-    "session_table": ("._sql", "asgi-kit[sqlalchemy]"),
-}
-
+    from ._redis import RedisSessionDatabase as RedisSessionDatabase
+    from ._sql import SQLAlchemySessionDatabase as SQLAlchemySessionDatabase
+    from ._sql import session_table as session_table
 
 #: Former names, kept for one release: old name -> new name.
 _RENAMED = {"AuthError": "AnonymousReason", "get_session": "request_session"}
@@ -62,17 +56,13 @@ def __getattr__(name: str) -> Any:
             stacklevel=2,
         )
         return globals()[new]
-    if name not in _OPTIONAL:
+    if name not in OPTIONAL:
         raise AttributeError(f"module 'asgi_kit' has no attribute {name!r}")
-    module, extra = _OPTIONAL[name]
-    try:
-        from importlib import import_module
-
-        return getattr(import_module(module, __name__), name)
-    except ImportError as exc:
-        raise ImportError(f"{name} needs an optional dependency: pip install '{extra}'") from exc
+    return load_optional(name)
 
 
+# The optional stores (``OPTIONAL``) are attributes, not in ``__all__``: a star import must
+# work with only the core dependencies installed.
 __all__ = [
     "SCOPE_KEY",
     "STORE_UNAVAILABLE",
@@ -86,9 +76,7 @@ __all__ = [
     "HasResolver",
     "InMemorySessionDatabase",
     "InvalidUserIdError",
-    "RedisSessionDatabase",
     "Refusal",
-    "SQLAlchemySessionDatabase",
     "Session",
     "SessionAuthBackend",
     "SessionDatabase",
@@ -111,7 +99,6 @@ __all__ = [
     "resolve_request",
     "resolve_token",
     "session_database_from_url",
-    "session_table",
     "token_digest",
     "unauthorized",
     "utcnow",

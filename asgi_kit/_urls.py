@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._errors import ConfigurationError
 from ._memory import InMemorySessionDatabase
+from ._optional import load_optional
 from ._protocol import SessionDatabase
 
 
@@ -21,13 +22,12 @@ def session_database_from_url(url: str) -> SessionDatabase:
     if scheme == "memory":
         return InMemorySessionDatabase()
     if scheme in ("sqlite", "postgresql", "postgres"):
-        from ._sql import SQLAlchemySessionDatabase
-
-        return SQLAlchemySessionDatabase(url)
+        extra = "sqlalchemy" if scheme == "sqlite" else "postgres"
+        store: SessionDatabase = load_optional("SQLAlchemySessionDatabase", extra)(url)
+        return store
     if scheme in ("redis", "rediss"):
-        from ._redis import RedisSessionDatabase
-
-        return RedisSessionDatabase(url)
+        redis_store: SessionDatabase = load_optional("RedisSessionDatabase")(url)
+        return redis_store
     raise ConfigurationError(
         f"unsupported session store URL scheme {scheme!r}: "
         "use memory://, sqlite:///..., postgresql://... or redis://..."

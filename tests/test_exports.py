@@ -28,8 +28,15 @@ def test_asgi_kit_public_namespace_matches_all() -> None:
         for name, value in vars(asgi_kit).items()
         if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
     }
-    public -= {"TYPE_CHECKING", "Any"}
+    public -= {"TYPE_CHECKING", "Any", "OPTIONAL", "load_optional", "warnings"}
     assert public <= set(asgi_kit.__all__)
+
+
+def test_the_optional_stores_are_attributes_outside_all() -> None:
+    # A star import must not need the extras (tested without them in test_request_path).
+    for name in ("SQLAlchemySessionDatabase", "RedisSessionDatabase", "session_table"):
+        assert name not in asgi_kit.__all__
+        assert getattr(asgi_kit, name).__name__ == name
 
 
 def test_fastapi_users_is_a_namespace_package() -> None:

@@ -53,7 +53,10 @@ async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 
 # Sessions live in the users' database, in a table of the same metadata (and migrations).
 session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
-manager = SessionManager(session_db=session_store, max_sessions_per_user=10)
+# token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
+manager = SessionManager(
+    session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
+)
 
 
 async def get_async_session() -> AsyncIterator[AsyncSession]:
@@ -75,7 +78,8 @@ class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uu
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
-    ) -> None: ...  # e-mail the reset token to the user
+    ) -> None:
+        ...  # e-mail the reset token to the user
 
 
 async def get_user_manager(
@@ -109,7 +113,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-app.add_middleware(BearerAuthMiddleware, session_db=session_store)
+# Handed the manager: one store and touch interval, and each request's session is
+# resolved once, for FastAPI Users' current_user and the session routes alike.
+app.add_middleware(BearerAuthMiddleware, session_db=manager)
 app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["auth"])
 app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
 app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])

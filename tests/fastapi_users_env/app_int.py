@@ -49,7 +49,10 @@ class UserUpdate(schemas.BaseUserUpdate):
 engine = create_async_engine(DATABASE_URL)
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
-manager = SessionManager(session_db=session_store, max_sessions_per_user=10)
+# token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
+manager = SessionManager(
+    session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
+)
 
 
 async def get_async_session() -> AsyncIterator[AsyncSession]:
@@ -92,7 +95,7 @@ current_active_user = users.current_user(active=True)
 async def is_superuser(session: Session) -> bool:
     """Admin routes of the session API: for active FastAPI Users superusers."""
     async with async_session_maker() as db:
-        user_db = SQLAlchemyUserDatabase(db, User)
+        user_db: SQLAlchemyUserDatabase[User, int] = SQLAlchemyUserDatabase(db, User)
         user = await user_db.get(UserManager(user_db).parse_id(session.user_id))
     return user is not None and user.is_active and user.is_superuser
 
@@ -106,7 +109,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-app.add_middleware(BearerAuthMiddleware, session_db=session_store)
+# Handed the manager: one store and touch interval, and each request's session is
+# resolved once, for FastAPI Users' current_user and the session routes alike.
+app.add_middleware(BearerAuthMiddleware, session_db=manager)
 app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["auth"])
 app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
 app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])

@@ -198,6 +198,15 @@ async def scenario() -> None:
                 raise CheckFailed(f"expected: {what}; but {exc}") from None
             ok(f"{what}: its token is refused by /auth/sessions and FastAPI Users' /users/me")
 
+        # /docs: one bearer scheme, so FastAPI Users' password form authorises every route.
+        schema = app.openapi()
+        schemes = schema["components"]["securitySchemes"]
+        expect(list(schemes) == ["OAuth2PasswordBearer"], f"security schemes: {schemes}")
+        for path in ("/auth/sessions", "/users/me"):
+            used = schema["paths"][path]["get"]["security"]
+            expect(used == [{"OAuth2PasswordBearer": []}], f"{path} security: {used}")
+        ok("OpenAPI: one OAuth2 scheme serves FastAPI Users' routes and /auth/sessions")
+
         # Register and log in through FastAPI Users' own routes.
         email = "alice@example.com"
         user = await status(
@@ -218,12 +227,31 @@ async def scenario() -> None:
         expect(mine == {"email": email}, f"/me/email answered {mine}")
         ok("FastAPI Users' /auth/login made a session, listed with its user agent and IP")
 
+        # One store look-up per request: the middleware resolves, current_user reuses it.
+        store = manager.session_db
+        counted = store.get_by_token_digest
+        lookups: list[str] = []
+
+        async def counting(digest: str) -> Any:
+            lookups.append(digest)
+            return await counted(digest)
+
+        store.get_by_token_digest = counting  # counts the real store's calls
+        await status("GET", "/users/me", 200, headers=auth(phone))
+        expect(len(lookups) == 1, f"GET /users/me looked the token up {len(lookups)} times")
+        await status("GET", "/auth/sessions", 200, headers=auth(phone))
+        expect(len(lookups) == 2, f"GET /auth/sessions: {len(lookups) - 1} look-ups")
+        ok("one session look-up per request for FastAPI Users' current_user and /auth/sessions")
+
         laptop = await login(email, PASSWORD, "check-agent/1.0 (laptop)")
         agents = sorted(s["user_agent"] for s in await sessions(phone))
         expect(agents == ["check-agent/1.0 (laptop)", "check-agent/1.0 (phone)"], f"{agents}")
         ok("a second login is a second session")
 
+        before = len(lookups)
         await status("POST", "/auth/logout", 204, headers=auth(laptop))
+        expect(len(lookups) == before + 1, f"logout: {len(lookups) - before} look-ups")
+        store.get_by_token_digest = counted
         await refused(laptop, "FastAPI Users' /auth/logout ended its session")
         left = await sessions(phone)
         expect([s["user_agent"] for s in left] == ["check-agent/1.0 (phone)"], f"{left}")

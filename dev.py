@@ -53,10 +53,11 @@ def demo() -> None:
 
 
 def test() -> None:
-    """Lint, type-check and run the whole test suite with coverage."""
+    """Lint, type-check, check the import contracts and run the whole test suite with coverage."""
     ensure_venv()
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "mypy")
+    run(BIN / "lint-imports")
     run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", "--cov-fail-under=95", *sys.argv[2:])
 
 

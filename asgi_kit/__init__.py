@@ -6,7 +6,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._backend import SessionAuthBackend
-from ._clock import as_utc, utcnow
+from ._clock import as_interval, as_utc, utcnow
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -18,11 +18,8 @@ from ._errors import (
     SyncUsageError,
 )
 from ._http import STORE_UNAVAILABLE, ErrorCode, Refusal, unauthorized, www_authenticate
-from ._memory import InMemorySessionDatabase
-from ._middleware import BearerAuthMiddleware, HasResolver
+from ._middleware import BearerAuthMiddleware
 from ._models import Session
-from ._optional import OPTIONAL, load_optional
-from ._protocol import SessionDatabase
 from ._request import (
     SCOPE_KEY,
     AuthResult,
@@ -32,16 +29,22 @@ from ._request import (
     resolve_request,
     resolve_token,
 )
-from ._resolver import SessionResolver, as_interval
-from ._server_stores import purge_periodically
+from ._resolver import HasResolver, SessionResolver
+from ._stores import (
+    OPTIONAL,
+    InMemorySessionDatabase,
+    SessionDatabase,
+    load_optional,
+    purge_periodically,
+    session_database_from_url,
+)
 from ._tokens import AnonymousReason, bearer_token, generate_token, is_b64token, token_digest
-from ._urls import session_database_from_url
 from ._user_ids import UserId, coerce_user_id
 
 if TYPE_CHECKING:
-    from ._redis import RedisSessionDatabase as RedisSessionDatabase
-    from ._sql import SQLAlchemySessionDatabase as SQLAlchemySessionDatabase
-    from ._sql import session_table as session_table
+    from ._stores.redis import RedisSessionDatabase as RedisSessionDatabase
+    from ._stores.sql import SQLAlchemySessionDatabase as SQLAlchemySessionDatabase
+    from ._stores.sql import session_table as session_table
 
 #: Former names, kept for one release: old name -> new name.
 _RENAMED = {"AuthError": "AnonymousReason", "get_session": "request_session"}

@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse, Response
 
 from ._errors import StoreUnavailableError
 from ._http import STORE_UNAVAILABLE
-from ._middleware import HasResolver, resolver_for
 from ._models import Session
-from ._protocol import SessionDatabase
 from ._request import SessionUser, resolve_request
+from ._resolver import HasResolver, resolver_for
+from ._stores import SessionDatabase
 
 
 class SessionAuthBackend(AuthenticationBackend):

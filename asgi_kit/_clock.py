@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from ._errors import ConfigurationError
+
 _MICROSECOND = timedelta(microseconds=1)
 #: Durations already built, by length: idle timeouts are a few app settings.
 _DURATIONS: dict[int, timedelta] = {}
@@ -43,3 +45,11 @@ def from_microseconds(microseconds: int | None) -> timedelta | None:
         if len(_DURATIONS) < 256:
             _DURATIONS[microseconds] = duration
     return duration
+
+
+def as_interval(value: timedelta | float, name: str) -> timedelta:
+    """Return the setting ``name`` (seconds or a timedelta) as a non-negative timedelta."""
+    interval = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if interval < timedelta(0):
+        raise ConfigurationError(f"{name} must not be negative, got {value!r}")
+    return interval

@@ -3,45 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from ._errors import ConfigurationError, StoreUnavailableError
+from ._errors import StoreUnavailableError
 from ._http import STORE_UNAVAILABLE, Refusal, unauthorized
 from ._models import Session
-from ._protocol import SessionDatabase
 from ._request import resolve_request
-from ._resolver import SessionResolver
+from ._resolver import HasResolver, resolver_for
+from ._stores import SessionDatabase
 
 _AUTHENTICATED_SCOPES = frozenset({"http", "websocket"})
-
-
-@runtime_checkable
-class HasResolver(Protocol):
-    """What owns a ``SessionResolver`` (a ``SessionManager``), to share its configuration."""
-
-    @property
-    def resolver(self) -> SessionResolver:
-        """The resolver every layer of the app uses."""
-        ...
-
-
-def resolver_for(
-    session_db: SessionDatabase | HasResolver, touch_interval: timedelta | float | None
-) -> SessionResolver:
-    """The resolver of a manager (configured once, there), or a new one over a store."""
-    if isinstance(session_db, HasResolver):
-        if touch_interval is not None:
-            raise ConfigurationError(
-                "touch_interval belongs to the SessionManager handed in: set it there"
-            )
-        return session_db.resolver
-    return SessionResolver(
-        session_db, touch_interval=60 if touch_interval is None else touch_interval
-    )
 
 
 class BearerAuthMiddleware:

@@ -6,21 +6,15 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
+from ._clock import as_interval
 from ._errors import ConfigurationError, StoreUnavailableError
 from ._models import Session
-from ._protocol import SessionDatabase
+from ._stores import SessionDatabase
 from ._tokens import AnonymousReason, find_bearer, is_b64token, token_digest
 
 logger = logging.getLogger("asgi_kit")
-
-
-def as_interval(value: timedelta | float, name: str) -> timedelta:
-    """Return ``value`` (seconds or a timedelta) as a non-negative timedelta."""
-    interval = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if interval < timedelta(0):
-        raise ConfigurationError(f"{name} must not be negative, got {value!r}")
-    return interval
 
 
 class SessionResolver:
@@ -74,3 +68,28 @@ class SessionResolver:
         except StoreUnavailableError:
             logger.warning("could not record activity on session %s", session.id)
         return session.replace(last_seen_at=seen)
+
+
+@runtime_checkable
+class HasResolver(Protocol):
+    """What owns a ``SessionResolver`` (a ``SessionManager``), to share its configuration."""
+
+    @property
+    def resolver(self) -> SessionResolver:
+        """The resolver every layer of the app uses."""
+        ...
+
+
+def resolver_for(
+    session_db: SessionDatabase | HasResolver, touch_interval: timedelta | float | None
+) -> SessionResolver:
+    """The resolver of a manager (configured once, there), or a new one over a store."""
+    if isinstance(session_db, HasResolver):
+        if touch_interval is not None:
+            raise ConfigurationError(
+                "touch_interval belongs to the SessionManager handed in: set it there"
+            )
+        return session_db.resolver
+    return SessionResolver(
+        session_db, touch_interval=60 if touch_interval is None else touch_interval
+    )

@@ -68,7 +68,7 @@ from asgi_kit import (
 )
 
 # The store's own row mapping: bulk loads write exactly what the store would.
-from asgi_kit._sql_schema import session_row
+from asgi_kit._stores.sql_schema import session_row
 
 POSTGRES_URL = os.environ.get(
     "ASGI_KIT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -6,7 +6,7 @@ run time, and they name dependencies (``Current``, ``Admin``) local to each fact
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 from uuid import UUID
 
@@ -16,10 +16,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from asgi_kit import ErrorCode, InvalidUserIdError, Session, UserId, coerce_user_id
 
 from ._events import EndReason
+from ._manager import Manager
 from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
-
-if TYPE_CHECKING:
-    from .session_manager import SessionManager
 
 
 class UserIdSegment(Convertor[str]):
@@ -46,7 +44,7 @@ register_url_convertor("asgi_kit_user_id", UserIdSegment())
 AdminPredicate = Callable[[Session], "bool | Awaitable[bool]"]
 
 
-def user_router(manager: "SessionManager") -> APIRouter:
+def user_router(manager: Manager) -> APIRouter:
     """Routes for a user's own sessions; mount with ``prefix="/auth/sessions"``."""
     router = APIRouter(tags=["sessions"])
     Current = Annotated[Session, Depends(manager.current_session)]
@@ -96,7 +94,7 @@ def user_router(manager: "SessionManager") -> APIRouter:
     return router
 
 
-def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRouter:
+def admin_router(manager: Manager, is_admin: AdminPredicate) -> APIRouter:
     """Routes for admins over any user's sessions; everyone else gets 403."""
 
     async def admin(session: Annotated[Session, Depends(manager.current_session)]) -> Session:
@@ -152,7 +150,7 @@ def admin_router(manager: "SessionManager", is_admin: AdminPredicate) -> APIRout
     return router
 
 
-async def _find(manager: "SessionManager", session_id: str) -> Session:
+async def _find(manager: Manager, session_id: str) -> Session:
     parsed = parse_uuid(session_id)
     with store_errors_as_503():
         target = None if parsed is None else await manager.get_session(parsed)
@@ -161,7 +159,7 @@ async def _find(manager: "SessionManager", session_id: str) -> Session:
     return target
 
 
-async def _revoke(manager: "SessionManager", session_id: UUID, reason: EndReason) -> None:
+async def _revoke(manager: Manager, session_id: UUID, reason: EndReason) -> None:
     with store_errors_as_503():
         ended = await manager.revoke_session(session_id, reason=reason)
     if ended is None:  # revoked by someone else in the meantime

@@ -6,7 +6,7 @@ this package installs and type-checks without it, and beside any FastAPI Users 1
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
@@ -22,10 +22,8 @@ from asgi_kit import (
 )
 
 from ._events import EndReason
+from ._manager import Manager
 from ._session_api import device_of, store_errors_as_503
-
-if TYPE_CHECKING:
-    from .session_manager import SessionManager
 
 __all__ = ["SessionStrategy", "UserDatabaseLike", "UserLike", "UserManagerLike"]
 
@@ -81,7 +79,7 @@ class SessionStrategy(Generic[U]):
     session keeps ``coerce_user_id(user.id)`` and the user manager's ``parse_id`` reads it.
     """
 
-    def __init__(self, manager: SessionManager, connection: HTTPConnection | None = None):
+    def __init__(self, manager: Manager, connection: HTTPConnection | None = None):
         self.manager = manager
         self.connection = connection
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 from starlette.requests import Request
 
 from asgi_kit import ConfigurationError, Session, coerce_user_id, resolve_request
 
 from ._events import AccountEvent
-
-if TYPE_CHECKING:
-    from .session_manager import SessionManager
+from ._manager import Manager
 
 __all__ = ["SessionUserManagerMixin"]
 
@@ -68,15 +66,13 @@ class SessionUserManagerMixin:
     (``UUIDIDMixin``, ``IntegerIDMixin``, ...).
     """
 
-    session_manager: SessionManager
+    session_manager: Manager
 
-    def __init__(self, *args: Any, session_manager: SessionManager | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, session_manager: Manager | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if session_manager is not None:
             self.session_manager = session_manager
-        from .session_manager import SessionManager
-
-        if not isinstance(getattr(self, "session_manager", None), SessionManager):
+        if not isinstance(getattr(self, "session_manager", None), Manager):
             raise ConfigurationError(
                 f"{type(self).__name__} needs a SessionManager: set the class attribute "
                 "`session_manager = manager` or pass `session_manager=manager`"

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
-from ._models import Session
-from ._user_ids import UserId
+from .._models import Session
+from .._user_ids import UserId
 
 
 @runtime_checkable

@@ -24,12 +24,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ._clock import as_utc, utcnow
-from ._errors import DuplicateSessionError, StoreUnavailableError
-from ._models import Session
-from ._server_stores import purge_periodically, store_unavailable
-from ._sql_reader import TIMEOUTS, DigestReader
-from ._sql_schema import (
+from .._clock import as_utc, utcnow
+from .._errors import DuplicateSessionError, StoreUnavailableError
+from .._models import Session
+from .._user_ids import UserId
+from .server import purge_periodically, store_unavailable
+from .sql_reader import TIMEOUTS, DigestReader
+from .sql_schema import (
     COLUMNS,
     active_session,
     active_sessions,
@@ -37,7 +38,6 @@ from ._sql_schema import (
     session_row,
     session_table,
 )
-from ._user_ids import UserId
 
 __all__ = ["SQLAlchemySessionDatabase", "make_engine", "session_table"]
 

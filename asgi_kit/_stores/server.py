@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ._errors import ConfigurationError, StoreUnavailableError
+from .._errors import ConfigurationError, StoreUnavailableError
 
 logger = logging.getLogger("asgi_kit")
 

@@ -8,10 +8,10 @@ from collections.abc import MutableMapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from ._clock import as_utc, utcnow
-from ._errors import DuplicateSessionError
-from ._models import Session
-from ._user_ids import UserId
+from .._clock import as_utc, utcnow
+from .._errors import DuplicateSessionError
+from .._models import Session
+from .._user_ids import UserId
 
 
 class InMemorySessionDatabase:

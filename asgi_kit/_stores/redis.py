@@ -15,13 +15,12 @@ from redis import exceptions as rex
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ._clock import from_microseconds, to_microseconds, utcnow
-from ._errors import ConfigurationError, DuplicateSessionError
-from ._models import Session
-from ._redis_scripts import LIBRARY, SCRIPTS
-from ._resolver import as_interval
-from ._server_stores import purge_periodically, store_unavailable
-from ._user_ids import UserId, stored_user_id
+from .._clock import as_interval, from_microseconds, to_microseconds, utcnow
+from .._errors import ConfigurationError, DuplicateSessionError
+from .._models import Session
+from .._user_ids import UserId, stored_user_id
+from .redis_scripts import LIBRARY, SCRIPTS
+from .server import purge_periodically, store_unavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)

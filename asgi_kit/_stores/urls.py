@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ._errors import ConfigurationError
-from ._memory import InMemorySessionDatabase
-from ._optional import load_optional
-from ._protocol import SessionDatabase
+from .._errors import ConfigurationError
+from .base import SessionDatabase
+from .memory import InMemorySessionDatabase
+from .optional import load_optional
 
 
 def session_database_from_url(url: str) -> SessionDatabase:
@@ -16,7 +16,7 @@ def session_database_from_url(url: str) -> SessionDatabase:
     (or ``rediss://``) the Redis store. Anything else raises ``ConfigurationError``.
 
     >>> session_database_from_url("memory://")  # doctest: +ELLIPSIS
-    <asgi_kit._memory.InMemorySessionDatabase object at ...>
+    <asgi_kit._stores.memory.InMemorySessionDatabase object at ...>
     """
     scheme = url.partition(":")[0].partition("+")[0].lower()
     if scheme == "memory":

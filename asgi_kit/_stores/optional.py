@@ -7,9 +7,9 @@ from typing import Any
 
 #: name -> (module, the extra that installs its drivers).
 OPTIONAL = {
-    "SQLAlchemySessionDatabase": ("asgi_kit._sql", "sqlalchemy"),
-    "RedisSessionDatabase": ("asgi_kit._redis", "redis"),
-    "session_table": ("asgi_kit._sql", "sqlalchemy"),
+    "SQLAlchemySessionDatabase": ("asgi_kit._stores.sql", "sqlalchemy"),
+    "RedisSessionDatabase": ("asgi_kit._stores.redis", "redis"),
+    "session_table": ("asgi_kit._stores.sql", "sqlalchemy"),
 }
 
 

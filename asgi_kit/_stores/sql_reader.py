@@ -21,7 +21,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from ._errors import ConfigurationError
+from .._errors import ConfigurationError
 
 TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Table, Uuid
 
-from ._clock import from_microseconds, to_microseconds
-from ._models import Session
-from ._user_ids import MAX_USER_ID_LENGTH, stored_user_id
+from .._clock import from_microseconds, to_microseconds
+from .._models import Session
+from .._user_ids import MAX_USER_ID_LENGTH, stored_user_id
 
 #: The columns every query selects, in this order (``session_from_row`` reads them so);
 #: ``deadline`` is only written, for ``purge_expired`` and its index.

@@ -1,0 +1,78 @@
+"""``Manager``: what the strategy, the routers and the user-manager mixin use of a manager.
+
+``SessionManager`` implements it; the helper modules depend on this protocol, never on
+``session_manager`` itself, so ``session_manager`` imports them and nothing imports it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from asgi_kit import Session, SessionResolver, UserId
+
+from ._events import AccountEvent, EndReason
+from ._sync import AwaitableSession
+
+
+@runtime_checkable
+class Manager(Protocol):
+    """The part of ``SessionManager`` its helpers call (see ``SessionManager`` for each)."""
+
+    @property
+    def resolver(self) -> SessionResolver:
+        """The resolver of every request's session."""
+        ...
+
+    @property
+    def current_session(self) -> Callable[..., Awaitable[Session]]:
+        """The FastAPI dependency giving the caller's session."""
+        ...
+
+    def create_session(
+        self,
+        user_id: UserId | int,
+        token: str,
+        *,
+        expires_at: datetime | None = None,
+        user_agent: str | None = None,
+        ip_address: str | None = None,
+    ) -> AwaitableSession:
+        """Create and store a session."""
+        ...
+
+    async def authenticate(self, token: str) -> Session | None:
+        """The active session of a raw token."""
+        ...
+
+    async def get_sessions(self, user_id: UserId | int) -> list[Session]:
+        """A user's active sessions."""
+        ...
+
+    async def get_session(self, session_id: UUID) -> Session | None:
+        """The active session with this id."""
+        ...
+
+    async def revoke_session(
+        self, session_id: UUID, *, reason: EndReason | str = EndReason.LOGOUT
+    ) -> Session | None:
+        """End one session."""
+        ...
+
+    async def revoke_all(
+        self,
+        user_id: UserId | int,
+        *,
+        keep: Sequence[UUID] = (),
+        reason: EndReason | str = EndReason.LOGOUT,
+    ) -> list[Session]:
+        """End a user's sessions."""
+        ...
+
+    async def end_sessions_for_account_event(
+        self, user_id: UserId | int, event: AccountEvent | str, *, keep_current: UUID | None = None
+    ) -> list[Session]:
+        """End a user's sessions after an account event."""
+        ...

@@ -73,13 +73,11 @@ DEFAULT_USERS = 1_000
 
 
 def with_middleware(app: FastAPI, manager: SessionManager) -> None:
-    """Put ``BearerAuthMiddleware`` in front of ``app``, resolving through ``manager``'s store.
+    """Put ``BearerAuthMiddleware`` in front of ``app``, handed ``manager`` (the README's way).
 
-    Today's wiring. When the middleware takes the manager itself (so ``manager.strategy``
-    reuses what it resolved), this one line becomes
-    ``app.add_middleware(BearerAuthMiddleware, session_db=manager)``.
+    So ``manager.strategy`` and ``manager.current_session`` reuse what it resolved.
     """
-    app.add_middleware(BearerAuthMiddleware, session_db=manager.session_db)
+    app.add_middleware(BearerAuthMiddleware, session_db=manager)
 
 
 @dataclass

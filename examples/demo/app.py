@@ -226,9 +226,8 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
         summary="Sessions you can see and revoke, and a bounded file cache.",
         lifespan=lifespan(settings, store, accounts, files),
     )
-    app.add_middleware(
-        BearerAuthMiddleware, session_db=store, touch_interval=settings.touch_interval
-    )
+    # The manager, not the store: store and touch interval are configured once (above).
+    app.add_middleware(BearerAuthMiddleware, session_db=manager)
     app.include_router(auth_router(manager, accounts))
     app.include_router(manager.router, prefix="/auth/sessions")
     app.include_router(manager.get_admin_router(is_admin(accounts)), prefix="/admin/sessions")

@@ -25,8 +25,9 @@ class Session:
     so a session read back from a store has ``token == ""``. Neither appears in ``repr``.
 
     ``user_agent`` and ``ip_address`` are normalised (``asgi_kit._device``): control
-    characters removed and capped; a real IP address or None. ``user_id`` is opaque: a ``UUID``, or a string (ints become their decimal string);
-    ``coerce_user_id`` gives the rule.
+    characters removed and capped; a real IP address or None. ``user_id`` is opaque: a
+    ``UUID``, or a string (ints become their decimal string); ``coerce_user_id`` gives the
+    rule.
 
     A session is active until ``deadline``: the earlier of ``expires_at`` (absolute) and
     ``last_seen_at + idle_timeout`` (sliding).

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._backend import SessionAuthBackend
 from ._clock import as_interval, as_utc, utcnow
+from ._cookies import SessionCookie
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -89,6 +90,7 @@ __all__ = [
     "Refusal",
     "Session",
     "SessionAuthBackend",
+    "SessionCookie",
     "SessionDatabase",
     "SessionLimitError",
     "SessionResolver",

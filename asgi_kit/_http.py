@@ -17,6 +17,7 @@ class ErrorCode(str, Enum):
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
     INVALID_REQUEST = "INVALID_REQUEST"
+    CSRF_FAILED = "CSRF_FAILED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_OF_ANOTHER_USER = "SESSION_OF_ANOTHER_USER"
     NOT_AN_ADMIN = "NOT_AN_ADMIN"
@@ -58,8 +59,11 @@ def refusal(reason: AnonymousReason | None) -> Refusal:
     """The answer to a request without a valid session, and why (None: not said).
 
     401 with a Bearer challenge (``error="invalid_token"`` when a token was presented),
-    or 400 ``invalid_request`` for two ``Authorization`` headers (RFC 6750 section 3.1).
+    400 ``invalid_request`` for two ``Authorization`` headers or session cookies (RFC 6750
+    section 3.1), 403 ``CSRF_FAILED`` for a cookie on a possibly cross-site request.
     """
+    if reason is AnonymousReason.CROSS_SITE:
+        return Refusal(403, ErrorCode.CSRF_FAILED, {})
     challenge = {"WWW-Authenticate": www_authenticate(reason)}
     if reason is AnonymousReason.REPEATED:
         return Refusal(400, ErrorCode.INVALID_REQUEST, challenge)

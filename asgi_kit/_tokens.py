@@ -43,6 +43,9 @@ class AnonymousReason(str, Enum):
     REPEATED = "repeated"
     #: A well-formed token that no active session has (unknown, revoked or expired).
     INVALID = "invalid"
+    #: A session cookie on a state-changing request that may come from another site
+    #: (``asgi_kit._csrf``): refused unread, answered 403 ``CSRF_FAILED``.
+    CROSS_SITE = "cross_site"
 
     @property
     def token_presented(self) -> bool:

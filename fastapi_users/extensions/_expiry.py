@@ -26,7 +26,6 @@ logger = logging.getLogger("asgi_kit.sessions")
 S = TypeVar("S", bound=Session)
 
 
-
 def positive_interval(value: timedelta | float | None, name: str) -> timedelta | None:
     """Validate an optional duration setting (seconds or a timedelta) that must be positive."""
     if value is None:

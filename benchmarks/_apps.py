@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -35,6 +36,9 @@ from asgi_kit import (
     InMemorySessionDatabase,
     Session,
     SessionAuthBackend,
+    SessionCookie,
+    SessionDatabase,
+    SessionResolver,
     token_digest,
     utcnow,
 )
@@ -162,6 +166,7 @@ def build_cases(
     cases: dict[str, ASGIApp] = {
         "bare": bare_app(),
         "bearer": BearerAuthMiddleware(bare_app(), session_db=store, touch_interval=touch_interval),
+        "cookie": BearerAuthMiddleware(bare_app(), session_db=with_cookie(store, touch_interval)),
         "starlette_dict": AuthenticationMiddleware(bare_app(), backend=DictTokenBackend(users)),
         "starlette_session": AuthenticationMiddleware(
             bare_app(), backend=SessionAuthBackend(store, touch_interval=touch_interval)
@@ -170,6 +175,23 @@ def build_cases(
         "minimal_nohash": MinimalBearerMiddleware(bare_app(), raw_users, hashed=False),
     }
     return cases, tokens
+
+
+#: The session cookie's name in the cookie case.
+COOKIE_NAME = "sid"
+
+
+@dataclass(frozen=True)
+class _CookieResolver:
+    """What a ``SessionManager`` hands the middleware: a resolver that also reads cookies."""
+
+    resolver: SessionResolver
+
+
+def with_cookie(store: SessionDatabase, touch_interval: float) -> _CookieResolver:
+    """The store behind a resolver reading ``COOKIE_NAME`` (as ``SessionManager(cookie=...)``)."""
+    cookie = SessionCookie(COOKIE_NAME)
+    return _CookieResolver(SessionResolver(store, touch_interval=touch_interval, cookie=cookie))
 
 
 def _sessions_from_env() -> int:

@@ -51,15 +51,27 @@ from asgi_kit._tokens import find_bearer
 
 Headers = list[tuple[bytes, bytes]]
 
-#: Timed rows: (key, label, app key in ``_apps.build_cases``, sends a valid token).
-ROWS: tuple[tuple[str, str, str, bool], ...] = (
-    ("bare", "1. bare Starlette app", "bare", True),
-    ("bearer", "2. BearerAuthMiddleware, valid token", "bearer", True),
-    ("bearer_anon", "2a. BearerAuthMiddleware, no header", "bearer", False),
-    ("starlette_dict", "3. Starlette AuthenticationMiddleware + hand-written backend", "", True),
-    ("starlette_session", "3a. Starlette AuthenticationMiddleware + SessionAuthBackend", "", True),
-    ("minimal", "4. minimal pure ASGI (sha256 + dict) = lower bound", "", True),
-    ("minimal_nohash", "4a. minimal pure ASGI (dict, no hash)", "", True),
+#: Timed rows: (key, label, app key in ``_apps.build_cases``, how the valid token is sent:
+#: "bearer", "cookie" or "" for none).
+ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("bare", "1. bare Starlette app", "bare", "bearer"),
+    ("bearer", "2. BearerAuthMiddleware, valid token", "bearer", "bearer"),
+    ("bearer_anon", "2a. BearerAuthMiddleware, no header", "bearer", ""),
+    ("cookie", "2b. BearerAuthMiddleware, the token in the session cookie", "cookie", "cookie"),
+    (
+        "starlette_dict",
+        "3. Starlette AuthenticationMiddleware + hand-written backend",
+        "",
+        "bearer",
+    ),
+    (
+        "starlette_session",
+        "3a. Starlette AuthenticationMiddleware + SessionAuthBackend",
+        "",
+        "bearer",
+    ),
+    ("minimal", "4. minimal pure ASGI (sha256 + dict) = lower bound", "", "bearer"),
+    ("minimal_nohash", "4a. minimal pure ASGI (dict, no hash)", "", "bearer"),
 )
 
 
@@ -86,8 +98,8 @@ class Row:
     overhead_best: float
 
 
-def request_headers(token: str | None) -> Headers:
-    """Headers of a typical client request; ``Authorization`` last (the longest scan)."""
+def request_headers(token: str | None, via: str = "bearer") -> Headers:
+    """Headers of a typical client request; the token last (the longest scan)."""
     headers = [
         (b"host", b"127.0.0.1:8000"),
         (b"user-agent", b"bench/1.0"),
@@ -95,12 +107,15 @@ def request_headers(token: str | None) -> Headers:
         (b"accept-encoding", b"gzip, deflate"),
         (b"connection", b"keep-alive"),
     ]
-    if token is not None:
+    if token is not None and via == "cookie":  # as a browser sends it, beside another cookie
+        cookie = f"theme=dark; {_apps.COOKIE_NAME}={token}".encode()
+        headers.append((b"cookie", cookie))
+    elif token is not None:
         headers.append((b"authorization", b"Bearer " + token.encode()))
     return headers
 
 
-def scope_template(token: str | None) -> Scope:
+def scope_template(token: str | None, via: str = "bearer") -> Scope:
     """An HTTP ``GET /`` scope like uvicorn builds; copied (shallowly) for every request."""
     return {
         "type": "http",
@@ -112,7 +127,7 @@ def scope_template(token: str | None) -> Scope:
         "raw_path": b"/",
         "root_path": "",
         "query_string": b"",
-        "headers": request_headers(token),
+        "headers": request_headers(token, via),
         "client": ("127.0.0.1", 50_000),
         "server": ("127.0.0.1", 8_000),
         "state": {},
@@ -179,11 +194,12 @@ async def time_slice(run: Run, requests: int) -> float:
 def plan(config: Config) -> list[Run]:
     """Build the apps (then freeze them out of the GC's way) and return the timed runs."""
     apps, tokens = _apps.build_cases(config.sessions)
-    valid = [scope_template(t) for t in tokens[: config.active_tokens]]
-    anonymous = [scope_template(None)]
+    active = tokens[: config.active_tokens]
+    scopes = {via: [scope_template(t, via) for t in active] for via in ("bearer", "cookie")}
+    scopes[""] = [scope_template(None)]
     runs = [
-        Run(key, label, apps[app_key or key], valid if with_token else anonymous, with_token)
-        for key, label, app_key, with_token in ROWS
+        Run(key, label, apps[app_key or key], scopes[via], bool(via))
+        for key, label, app_key, via in ROWS
     ]
     gc.collect()
     gc.freeze()  # the 100,000 sessions are long-lived: keep full collections off them

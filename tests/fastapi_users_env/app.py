@@ -15,12 +15,18 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi_users.authentication import AuthenticationBackend, BearerTransport
+from fastapi_users.authentication import AuthenticationBackend, BearerTransport, CookieTransport
 from fastapi_users.db import SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from asgi_kit import BearerAuthMiddleware, Session, SQLAlchemySessionDatabase, session_table
+from asgi_kit import (
+    BearerAuthMiddleware,
+    Session,
+    SessionCookie,
+    SQLAlchemySessionDatabase,
+    session_table,
+)
 from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
 from fastapi_users.extensions.session_manager import SessionManager, SessionUserManagerMixin
 
@@ -56,8 +62,12 @@ async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 # it stores its session, so a shared pool deadlocks under a burst of logins.
 session_store = SQLAlchemySessionDatabase(DATABASE_URL, table=session_table(Base.metadata))
 # token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
+# cookie: browsers' requests may carry the token in FastAPI Users' HttpOnly cookie instead.
 manager = SessionManager(
-    session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
+    session_db=session_store,
+    max_sessions_per_user=10,
+    token_url="auth/login",
+    cookie=SessionCookie("fastapiusersauth"),
 )
 
 
@@ -95,7 +105,14 @@ auth_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
     transport=BearerTransport(tokenUrl="auth/login"),
     get_strategy=manager.strategy,
 )
-users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend])
+# Browsers: the same sessions through FastAPI Users' CookieTransport (HttpOnly, SameSite=Lax,
+# Secure); asgi-kit refuses state-changing cookie requests from other origins (CSRF).
+cookie_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
+    name="cookie",
+    transport=CookieTransport(cookie_name="fastapiusersauth"),
+    get_strategy=manager.strategy,
+)
+users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend, cookie_backend])
 current_active_user = users.current_user(active=True)
 
 
@@ -120,6 +137,7 @@ app = FastAPI(lifespan=lifespan)
 # resolved once, for FastAPI Users' current_user and the session routes alike.
 app.add_middleware(BearerAuthMiddleware, session_db=manager)
 app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["auth"])
+app.include_router(users.get_auth_router(cookie_backend), prefix="/auth/cookie", tags=["auth"])
 app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
 app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])
 app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/users", tags=["users"])

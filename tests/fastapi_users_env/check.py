@@ -29,7 +29,7 @@ from typing import Any
 CLIENT_IP = "203.0.113.7"
 APP_MODULE = os.environ.get("CHECK_APP", "app")
 PASSWORD = "correct horse battery"
-HOST = "http://testserver"
+HOST = "https://testserver"  # https: CookieTransport's cookie is Secure
 
 
 class CheckFailed(Exception):
@@ -199,10 +199,11 @@ async def scenario() -> None:
         # /docs: one bearer scheme, so FastAPI Users' password form authorises every route.
         schema = app.openapi()
         schemes = schema["components"]["securitySchemes"]
-        expect(list(schemes) == ["OAuth2PasswordBearer"], f"security schemes: {schemes}")
+        bearers = [name for name, scheme in schemes.items() if scheme["type"] != "apiKey"]
+        expect(bearers == ["OAuth2PasswordBearer"], f"security schemes: {schemes}")
         for path in ("/auth/sessions", "/users/me"):
             used = schema["paths"][path]["get"]["security"]
-            expect(used == [{"OAuth2PasswordBearer": []}], f"{path} security: {used}")
+            expect({"OAuth2PasswordBearer": []} in used, f"{path} security: {used}")
         ok("OpenAPI: one OAuth2 scheme serves FastAPI Users' routes and /auth/sessions")
 
         # Register and log in through FastAPI Users' own routes.
@@ -254,6 +255,9 @@ async def scenario() -> None:
         left = await sessions(phone)
         expect([s["user_agent"] for s in left] == ["check-agent/1.0 (phone)"], f"{left}")
         ok("the other session is untouched by the logout")
+
+        # Browsers: FastAPI Users' CookieTransport with the same strategy and sessions.
+        await check_cookie_transport(http, auth, status, phone)
 
         # A burst: 50 simultaneous logins (10 users x 5), each a 200 within a few seconds.
         burst_users = [f"burst{i}@example.com" for i in range(10)]
@@ -373,6 +377,42 @@ async def scenario() -> None:
     ends = [line for line in audit.lines if "session ended" in line]
     expect(all(" id=" in line and "reason=" in line for line in ends), f"{ends}")
     ok(f"{len(audit.lines)} audit log lines identify sessions by id, never by token")
+
+
+async def check_cookie_transport(http: Any, auth: Any, status: Any, phone: str) -> None:
+    """Login sets the HttpOnly cookie; the routes accept it; CSRF; logout ends that session."""
+    email, same_site, evil = "alice@example.com", {"Origin": HOST}, {"Origin": "https://evil.test"}
+    login = await http.post(
+        "/auth/cookie/login",
+        data={"username": email, "password": PASSWORD},
+        headers={"User-Agent": "check-agent/1.0 (browser)"},
+    )
+    expect(login.status_code == 204, f"cookie login answered {login.status_code} {login.text}")
+    set_cookie = login.headers["set-cookie"].lower()
+    for attribute in ("httponly", "samesite=lax", "secure", "path=/"):
+        expect(attribute in set_cookie, f"the login cookie lacks {attribute}: {set_cookie}")
+    me = await status("GET", "/users/me", 200)  # the cookie alone, no Authorization header
+    listed = await status("GET", "/auth/sessions", 200)
+    current = [s for s in listed if s["current"]]
+    expect(len(current) == 1, f"cookie listing marks {current} as current")
+    expect(current[0]["user_agent"] == "check-agent/1.0 (browser)", f"{current}")
+    ok(f"CookieTransport: login set an HttpOnly Secure SameSite=Lax cookie; {me['email']} is in")
+    others = [s["id"] for s in listed if not s["current"]]
+    await status("DELETE", f"/auth/sessions/{others[0]}", 403, headers=evil)
+    await status("POST", "/auth/cookie/logout", 403, headers=evil)
+    await status("DELETE", f"/auth/sessions/{others[0]}", 403)  # no Origin at all
+    expect(len(await status("GET", "/auth/sessions", 200)) == len(listed), "a CSRF try ended one")
+    ok("cookie requests from another origin (or none) are refused with 403, ending nothing")
+    logout = await http.post("/auth/cookie/logout", headers=same_site)
+    expect(logout.status_code == 204, f"cookie logout answered {logout.status_code}")
+    expect("max-age=0" in logout.headers["set-cookie"].lower(), "logout kept the cookie")
+    http.cookies.clear()
+    await status(
+        "GET", "/users/me", 401, headers={"Cookie": f"fastapiusersauth={current[0]['id']}"}
+    )
+    left = await status("GET", "/auth/sessions", 200, headers=auth(phone))
+    expect(len(left) == len(listed) - 1, f"cookie logout ended {len(listed) - len(left)}")
+    ok("cookie logout cleared the cookie and ended only that session")
 
 
 def main() -> int:

@@ -171,8 +171,9 @@ class SQLAlchemySessionDatabase:
         try:
             async with self._connect() as conn:
                 await conn.execute(insert(self.table), [session_row(session)])
-        except IntegrityError as exc:
-            raise DuplicateSessionError("a session with this id or token already exists") from exc
+        except IntegrityError:
+            # Not chained: PostgreSQL's message quotes the taken key, a token digest.
+            raise DuplicateSessionError("a session with this id or token already exists") from None
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this digest, or None."""

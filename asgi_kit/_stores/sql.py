@@ -283,7 +283,11 @@ class SQLAlchemySessionDatabase:
     def _lost(self, exc: Exception) -> bool:
         """True if ``exc`` means the server (or the SQLite file) cannot answer right now."""
         if isinstance(exc, DBAPIError):
-            return isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+            # SQLSTATE class 08 (connection) or 57 (e.g. "the database system is starting up",
+            # after a restart): asyncpg's arrive as a plain DBAPIError.
+            sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+            lost = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+            return lost or sqlstate[:2] in ("08", "57")
         return isinstance(exc, self._unavailable_errors)
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:

@@ -35,7 +35,7 @@ from asgi_kit import (
 
 from .proxy import SilentListener, TcpProxy
 from .servers import PrivatePostgres, ServerProcess, missing, private_redis, unique_name
-from .test_store_servers import UNAVAILABLE, bearer, http, make_app
+from .test_store_servers import UNAVAILABLE, bearer, http, listed, login, make_app
 
 pytestmark = pytest.mark.anyio
 
@@ -135,18 +135,6 @@ async def all_unavailable(client: httpx2.AsyncClient, token: str, count: int = 1
     return slowest
 
 
-async def login(client: httpx2.AsyncClient, user: uuid.UUID) -> tuple[str, str]:
-    r = await client.post(f"/login/{user}")
-    assert r.status_code == 200, r.text
-    return r.json()["id"], r.json()["token"]
-
-
-async def listed(client: httpx2.AsyncClient, token: str) -> list[str]:
-    r = await client.get("/auth/sessions", headers=bearer(token))
-    assert r.status_code == 200, r.text
-    return [item["id"] for item in r.json()]
-
-
 async def resumes(client: httpx2.AsyncClient, token: str, sid: str, user: uuid.UUID) -> None:
     """The session made before the fault is still served; a new one can be made."""
     for _ in range(100):  # a restarted server may still be recovering: bounded retries
@@ -159,9 +147,10 @@ async def resumes(client: httpx2.AsyncClient, token: str, sid: str, user: uuid.U
     assert await listed(client, other_token) == [other_sid, sid]
 
 
+@pytest.mark.parametrize("fault", ["killed", "paused"])
 @pytest.mark.parametrize("server", SERVERS, indirect=True)
-async def test_a_killed_server_is_a_503_then_service_resumes(
-    server: tuple[ServerProcess, str],
+async def test_a_killed_or_paused_server_is_a_503_in_time_then_service_resumes(
+    server: tuple[ServerProcess, str], fault: str
 ) -> None:
     process, url = server
     async with store_at(url) as store, http(make_app(store)) as client:
@@ -169,30 +158,13 @@ async def test_a_killed_server_is_a_503_then_service_resumes(
         user = uuid.uuid4()
         sid, token = await login(client, user)
 
-        process.kill()
-        await all_unavailable(client, token)
-        await all_unavailable(client, token, CONCURRENT)
-
-        process.start()  # on the same port, with its data
-        await resumes(client, token, sid, user)
-
-
-@pytest.mark.parametrize("server", SERVERS, indirect=True)
-async def test_a_paused_server_is_a_503_in_time_then_service_resumes(
-    server: tuple[ServerProcess, str],
-) -> None:
-    process, url = server
-    async with store_at(url) as store, http(make_app(store)) as client:
-        await create_data(store)
-        user = uuid.uuid4()
-        sid, token = await login(client, user)
-
-        process.pause()
+        process.kill() if fault == "killed" else process.pause()
         try:
             await all_unavailable(client, token)
             await all_unavailable(client, token, CONCURRENT)
         finally:
-            process.resume()
+            # Started again on the same port, with its data; or woken up.
+            process.start() if fault == "killed" else process.resume()
         await resumes(client, token, sid, user)
 
 

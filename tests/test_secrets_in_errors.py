@@ -17,6 +17,7 @@ import pytest
 from asgi_kit import (
     DuplicateSessionError,
     Session,
+    SessionDatabase,
     SQLAlchemySessionDatabase,
     StoreUnavailableError,
     generate_token,
@@ -42,6 +43,19 @@ def assert_no_secret(
     text += "".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
     assert session.token not in text
     assert session.token_digest not in text
+
+
+async def unavailable_without_secret(
+    store: SessionDatabase, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write and the token look-up both raise ``StoreUnavailableError``, without secrets."""
+    for call in (
+        lambda: store.create(session),
+        lambda: store.get_by_token_digest(session.token_digest),
+    ):
+        with pytest.raises(StoreUnavailableError) as caught:
+            await call()
+        assert_no_secret(session, caught.value, caplog)
 
 
 @pytest.fixture(autouse=True)
@@ -89,13 +103,7 @@ async def test_outages(kind: str, caplog: pytest.LogCaptureFixture) -> None:
             result = fault()
             if result is not None:
                 await result
-            for call in (
-                lambda: store.create(session),
-                lambda: store.get_by_token_digest(session.token_digest),
-            ):
-                with pytest.raises(StoreUnavailableError) as caught:
-                    await call()
-                assert_no_secret(session, caught.value, caplog)
+            await unavailable_without_secret(store, session, caplog)
 
 
 @pytest.mark.parametrize("kind", [POSTGRES, REDIS])
@@ -111,11 +119,5 @@ async def test_a_silent_listener(kind: str, caplog: pytest.LogCaptureFixture) ->
         else:
             url = f"postgresql://postgres@127.0.0.1:{listener.port}/test"
             store = SQLAlchemySessionDatabase(url, timeout=0.3)
-        for call in (
-            lambda: store.create(session),
-            lambda: store.get_by_token_digest(session.token_digest),
-        ):
-            with pytest.raises(StoreUnavailableError) as caught:
-                await call()
-            assert_no_secret(session, caught.value, caplog)
+        await unavailable_without_secret(store, session, caplog)
         await store.aclose()

@@ -54,7 +54,9 @@ async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 # Sessions live in the users' database, in a table of the same metadata (and migrations).
 session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
 # token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
-manager = SessionManager(session_db=session_store, max_sessions_per_user=10, token_url="auth/login")
+manager = SessionManager(
+    session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
+)
 
 
 async def get_async_session() -> AsyncIterator[AsyncSession]:
@@ -76,7 +78,8 @@ class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uu
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
-    ) -> None: ...  # e-mail the reset token to the user
+    ) -> None:
+        ...  # e-mail the reset token to the user
 
 
 async def get_user_manager(

@@ -50,7 +50,9 @@ engine = create_async_engine(DATABASE_URL)
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
 # token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
-manager = SessionManager(session_db=session_store, max_sessions_per_user=10, token_url="auth/login")
+manager = SessionManager(
+    session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
+)
 
 
 async def get_async_session() -> AsyncIterator[AsyncSession]:
@@ -71,7 +73,8 @@ class UserManager(SessionUserManagerMixin, IntegerIDMixin, BaseUserManager[User,
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
-    ) -> None: ...  # e-mail the reset token to the user
+    ) -> None:
+        ...  # e-mail the reset token to the user
 
 
 async def get_user_manager(

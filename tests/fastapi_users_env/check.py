@@ -133,7 +133,9 @@ async def create_user(email: str, password: str, *, is_superuser: bool = False) 
     target = importlib.import_module(APP_MODULE)
     async with target.async_session_maker() as session:
         user_manager = target.UserManager(SQLAlchemyUserDatabase(session, target.User))
-        user_create = target.UserCreate(email=email, password=password, is_superuser=is_superuser)
+        user_create = target.UserCreate(
+            email=email, password=password, is_superuser=is_superuser
+        )
         await user_manager.create(user_create)
 
 

@@ -19,9 +19,9 @@ from types import TracebackType
 class TcpProxy:
     """Forward ``127.0.0.1:<port>`` to ``target``; use ``async with TcpProxy(...)``."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], *, port: int = 0) -> None:
         self.target = target
-        self.port = 0
+        self.port = port  # 0: a free one
         self.held = asyncio.Event()
         self._flowing = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -107,3 +107,49 @@ class TcpProxy:
         finally:
             writer.transport.abort()
             self._writers.discard(writer)
+
+
+class SilentListener:
+    """Accept TCP connections on ``127.0.0.1:<port>`` and never answer (``async with``).
+
+    What a client meets when a server hangs before its first byte, or a firewall or a
+    stopped process holds the port: the connection opens, then nothing.
+    """
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> SilentListener:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening and drop every connection (their clients see them closed)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            with contextlib.suppress(OSError):
+                while await reader.read(65536):  # read and drop what clients send, answer nothing
+                    pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()

@@ -219,3 +219,43 @@ def test_one_store_serves_one_event_loop_after_another(tmp_path: Path) -> None:
         assert anyio.run(store.get_by_token_digest, session.token_digest) == session
         assert anyio.run(store.list_for_user, session.user_id) == [session]
     anyio.run(store.aclose)
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+async def test_a_deleted_sqlite_file_accepts_no_session(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.sqlite3"
+    store = SQLAlchemySessionDatabase(f"sqlite:///{path}")
+    await store.create_table()
+    session = await SessionManager(session_db=store).create_session(uuid.uuid4(), "tok")
+    assert await store.get_by_token_digest(session.token_digest) == session  # kept connection
+    for file in sqlite_files(path):
+        file.unlink(missing_ok=True)
+    # The kept connection could still read the unlinked file: it is not asked.
+    with pytest.raises(StoreUnavailableError, match="no such table"):
+        await store.get_by_token_digest(session.token_digest)
+    with pytest.raises(StoreUnavailableError, match="no such table"):
+        await store.list_for_user(session.user_id)
+    await store.aclose()
+
+
+async def test_a_replaced_sqlite_file_is_the_one_read(tmp_path: Path) -> None:
+    path, other = tmp_path / "sessions.sqlite3", tmp_path / "restored.sqlite3"
+    store = SQLAlchemySessionDatabase(f"sqlite:///{path}")
+    replacement = SQLAlchemySessionDatabase(f"sqlite:///{other}")
+    for db in (store, replacement):
+        await db.create_table()
+    old = await SessionManager(session_db=store).create_session(uuid.uuid4(), "old")
+    new = await SessionManager(session_db=replacement).create_session(uuid.uuid4(), "new")
+    await replacement.aclose()
+    assert await store.get_by_token_digest(old.token_digest) == old
+    for file in sqlite_files(path)[1:]:
+        file.unlink(missing_ok=True)
+    other.replace(path)  # as a restore from a backup would
+    assert await store.get_by_token_digest(old.token_digest) is None
+    assert await store.get_by_token_digest(new.token_digest) == new
+    assert await store.list_for_user(new.user_id) == [new]
+    assert await store.delete(new.id) == new
+    await store.aclose()

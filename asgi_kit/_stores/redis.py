@@ -20,7 +20,7 @@ from .._errors import ConfigurationError, DuplicateSessionError
 from .._models import Session
 from .._user_ids import UserId, stored_user_id
 from .redis_scripts import LIBRARY, SCRIPTS
-from .server import purge_periodically, store_unavailable
+from .server import deadline, purge_periodically, store_unavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -38,9 +38,11 @@ _UNAVAILABLE = (
 
 
 @contextmanager
-def _unavailable() -> Iterator[None]:
+def _unavailable(timeout: float | None = None) -> Iterator[None]:
+    # redis-py drops a connection whose command was cancelled: none goes back half-read.
     try:
-        yield
+        with deadline("redis", timeout):
+            yield
     except _UNAVAILABLE as exc:
         raise store_unavailable("redis", exc) from exc
 
@@ -96,7 +98,8 @@ class RedisSessionDatabase:
     1,000 connections, ``?max_connections=`` in the URL to change it; ``aclose`` closes it)
     or an existing ``redis.asyncio.Redis`` (left open by ``aclose``). A client made from a
     URL waits ``timeout`` seconds at most to connect and for each reply (``?socket_timeout=``
-    in the URL overrides it); a client you pass keeps its own settings.
+    in the URL overrides it); a client you pass keeps its own settings. Either way, every
+    operation but ``clear`` fails after ``timeout`` seconds in all.
     Every key starts with ``key_prefix``; stores with different prefixes never meet.
 
     Keys (``P`` is the prefix; no raw token is ever written, only its SHA-256 digest):
@@ -152,6 +155,7 @@ class RedisSessionDatabase:
         self.expired_grace = as_interval(expired_grace, "expired_grace")
         self._grace_ms = -(-self.expired_grace // timedelta(milliseconds=1))
         self._owned = isinstance(url_or_client, str)
+        self._timeout = timeout
         if isinstance(url_or_client, str):
             # redis-py's pool refuses commands beyond its cap (100 by default): allow bursts.
             # (A BlockingConnectionPool would queue them instead, at ~15% of a GET's latency.)
@@ -179,7 +183,7 @@ class RedisSessionDatabase:
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this SHA-256 hex digest, or None."""
-        with _unavailable():
+        with _unavailable(self._timeout):
             raw = await self._redis.get(self._session_key(digest))
         return _active(raw)
 
@@ -264,7 +268,7 @@ class RedisSessionDatabase:
             await self._redis.aclose()
 
     async def _run(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
-        with _unavailable():
+        with _unavailable(self._timeout):
             return await self._scripts[script](keys=keys, args=[self.key_prefix, *args])
 
     def _session_key(self, digest: str) -> str:

@@ -1,4 +1,4 @@
-"""What the server-backed stores (SQL, Redis) share: the outage error, the periodic purge.
+"""What the server-backed stores (SQL, Redis) share: the outage error, the deadline, the purge.
 
 ``SessionManager.purge_periodically`` runs the same loop over its own ``purge_expired``.
 
@@ -8,7 +8,8 @@ No driver is imported here, so either store works without the other's extra inst
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import anyio
 
@@ -27,6 +28,22 @@ def store_unavailable(server: str, cause: BaseException) -> StoreUnavailableErro
     reason = type(cause).__name__ + (f": {text.splitlines()[0]}" if text else "")
     logger.warning("session store unavailable (%s: %s)", server, reason)
     return StoreUnavailableError(f"session store unavailable ({server}: {reason})")
+
+
+@contextmanager
+def deadline(server: str, timeout: float | None) -> Iterator[None]:
+    """Give the operation in the ``with`` block ``timeout`` seconds in all (None: no limit).
+
+    One deadline for the whole operation (a wait for a pooled connection, connecting, each
+    statement or command) so it ends within ``timeout`` however many requests queue for a
+    connection; it is cancelled then, and ``StoreUnavailableError`` raised. The code inside
+    must discard a connection it was using when cancelled: its state is unknown.
+    """
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except TimeoutError as exc:
+        raise store_unavailable(server, TimeoutError(f"no answer within {timeout} s")) from exc
 
 
 async def purge_periodically(purge: Callable[[], Awaitable[int]], interval: float) -> None:

@@ -28,8 +28,8 @@ from .._clock import as_utc, utcnow
 from .._errors import DuplicateSessionError, StoreUnavailableError
 from .._models import Session
 from .._user_ids import UserId
-from .server import purge_periodically, store_unavailable
-from .sql_reader import TIMEOUTS, DigestReader
+from .server import deadline, purge_periodically, store_unavailable
+from .sql_reader import TIMEOUTS, DigestReader, discard, watch_file
 from .sql_schema import (
     COLUMNS,
     active_session,
@@ -54,7 +54,10 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
     """An async engine for ``url``; plain ``sqlite://`` and ``postgresql://`` get async drivers.
 
     PostgreSQL gets ``timeout`` seconds to connect, to answer each statement and to free a
-    pooled connection; SQLite waits up to 30 s for a lock.
+    pooled connection; SQLite waits up to 30 s for a lock, and its connections are
+    discarded once the file at the path is another one or none (see ``watch_file``).
+    Error messages never show a statement's parameters (``hide_parameters``): they are
+    token digests.
     """
     parsed = make_url(url)
     parsed = parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
@@ -62,9 +65,13 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
         limits = {"timeout": timeout, "command_timeout": timeout}
         connect_args = limits if parsed.get_driver_name() == "asyncpg" else {}
         return create_async_engine(
-            parsed, pool_pre_ping=True, pool_timeout=timeout, connect_args=connect_args
+            parsed,
+            pool_pre_ping=True,
+            pool_timeout=timeout,
+            connect_args=connect_args,
+            hide_parameters=True,
         )
-    engine = create_async_engine(parsed, connect_args={"timeout": 30})
+    engine = create_async_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _tune(dbapi_connection: Any, _record: Any) -> None:
@@ -74,6 +81,8 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    if parsed.database and parsed.database != ":memory:":
+        watch_file(engine, parsed.database)
     return engine
 
 
@@ -101,12 +110,14 @@ class SQLAlchemySessionDatabase:
         ...
         await store.aclose()  # at shutdown
 
-    ``timeout`` (seconds) bounds every wait on PostgreSQL: connecting, each statement and a
-    free pooled connection for engines made from a URL, and the token look-up always; an
-    engine you pass keeps its own settings otherwise. Outages and timeouts raise
-    ``StoreUnavailableError``. For the token look-up, run on every request, a store that
-    made its engine keeps one pooled connection checked out until ``aclose()``; with an
-    engine you pass, each look-up checks one out (slower, but the store holds nothing).
+    ``timeout`` (seconds) bounds every operation on PostgreSQL as a whole, whatever engine:
+    waiting for a free pooled connection, connecting and the statements together (an
+    engine made from a URL also gets it as its driver's timeouts). SQLite waits for its
+    locks instead. Outages and timeouts raise ``StoreUnavailableError``, and a connection
+    that failed so is discarded, never returned to the pool. For the token look-up, run on
+    every request, a store that made its engine keeps one pooled connection checked out
+    until ``aclose()``; with an engine you pass, each look-up checks one out (slower, but
+    the store holds nothing).
 
     Only token digests are stored. Expired rows are never returned; ``pop_expired()``
     deletes and returns them in batches (``SessionManager.purge_expired()`` reports each
@@ -135,6 +146,9 @@ class SQLAlchemySessionDatabase:
         self._reader = DigestReader(self.engine, by_digest, timeout=timeout, keep=self._owns_engine)
         self._unavailable_errors = (*_UNAVAILABLE, *self._reader.unavailable)
         self._server = self.engine.dialect.name
+        # A SQLite statement cannot be interrupted (it runs in aiosqlite's thread, which a
+        # discarded connection waits for): its waits are bounded by busy_timeout.
+        self._timeout = None if self._server == "sqlite" else timeout
 
     async def create_table(self) -> None:
         """Create the table and its indexes if they do not exist yet."""
@@ -157,13 +171,15 @@ class SQLAlchemySessionDatabase:
         try:
             async with self._connect() as conn:
                 await conn.execute(insert(self.table), [session_row(session)])
-        except IntegrityError as exc:
-            raise DuplicateSessionError("a session with this id or token already exists") from exc
+        except IntegrityError:
+            # Not chained: PostgreSQL's message quotes the taken key, a token digest.
+            raise DuplicateSessionError("a session with this id or token already exists") from None
 
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this digest, or None."""
         try:
-            row = await self._reader.fetch(digest)
+            with deadline(self._server, self._timeout):
+                row = await self._reader.fetch(digest)
         except Exception as exc:
             unavailable = self._unavailable(exc)
             if unavailable is None:
@@ -243,28 +259,41 @@ class SQLAlchemySessionDatabase:
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose work is committed at the end (rolled back on an error)."""
+        """A connection whose work is committed at the end (rolled back on an error).
+
+        It is discarded instead when the operation timed out or was cancelled (a ROLLBACK
+        would only wait as long again), or failed as an outage would: its state is unknown.
+        """
         try:
-            async with self.engine.connect() as conn:
-                try:
-                    yield conn
-                    await conn.commit()
-                except TIMEOUTS:
-                    # The server stopped answering: a ROLLBACK would only wait as long again.
-                    await conn.invalidate()
-                    raise
+            with deadline(self._server, self._timeout):
+                async with self.engine.connect() as conn:
+                    try:
+                        yield conn
+                        await conn.commit()
+                    except BaseException as exc:
+                        if not isinstance(exc, Exception) or self._lost(exc):
+                            await discard(conn)
+                        raise
         except Exception as exc:
             unavailable = self._unavailable(exc)
             if unavailable is None:
                 raise
             raise unavailable from exc
 
+    def _lost(self, exc: Exception) -> bool:
+        """True if ``exc`` means the server (or the SQLite file) cannot answer right now."""
+        if isinstance(exc, DBAPIError):
+            # SQLSTATE class 08 (connection) or 57 (e.g. "the database system is starting up",
+            # after a restart): asyncpg's arrive as a plain DBAPIError.
+            sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+            lost = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+            return lost or sqlstate[:2] in ("08", "57")
+        return isinstance(exc, self._unavailable_errors)
+
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:
         """The error to raise instead of ``exc`` if it means the server cannot answer."""
-        if isinstance(exc, DBAPIError):
-            lost = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
-            # The driver's own message only: SQLAlchemy's would add the statement's parameters.
-            return store_unavailable(self._server, exc.orig or exc) if lost else None
-        if isinstance(exc, self._unavailable_errors):
-            return store_unavailable(self._server, exc)
-        return None
+        if not self._lost(exc):
+            return None
+        # The driver's own message only: SQLAlchemy's would add the statement's parameters.
+        cause = exc.orig or exc if isinstance(exc, DBAPIError) else exc
+        return store_unavailable(self._server, cause)

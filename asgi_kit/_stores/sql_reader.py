@@ -7,17 +7,23 @@ one hop to its thread. With ``keep`` (an engine the store made, with a queue poo
 connection stays checked out for look-ups, so the usual case skips the pool too; look-ups
 that overlap check out their own. An engine the caller owns is only borrowed from: its
 owner may dispose of it without asking the store first.
+
+A SQLite file is watched (``watch_file``): each connection remembers which file it opened
+and whether it could write to it, so one whose file was deleted or replaced at its path,
+or that opened read-only while the file could not be written, is never used again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import anyio
-from sqlalchemy import Select
+from sqlalchemy import Select, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -60,11 +66,57 @@ def _driver(name: str) -> _Driver:
     )
 
 
-async def _discard(conn: AsyncConnection) -> None:
+async def discard(conn: AsyncConnection) -> None:
     """Close ``conn`` for good: after an error or a cancellation its state is unknown."""
     with anyio.CancelScope(shield=True):
         await conn.invalidate()
         await conn.close()
+
+
+#: Key of a connection's ``info``: the ``_FileState`` of the SQLite file it opened.
+_FILE = "asgi_kit_sqlite_file"
+
+
+class _FileState(NamedTuple):
+    path: str
+    device: int
+    inode: int
+    writable: bool
+
+
+def _file_state(path: str, *, writable: bool) -> _FileState | None:
+    """The file at ``path`` now (None if it is gone); ``writable`` is only checked if False."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    # SQLite opens a file it cannot write read-only, and the connection stays so: ask again.
+    writable = writable or os.access(path, os.W_OK)
+    return _FileState(path, stat.st_dev, stat.st_ino, writable)
+
+
+def _outdated(info: dict[Any, Any]) -> bool:
+    """True if a connection with this ``info`` opened a file no longer at its path, or
+    opened it read-only and it can be written now (it must be replaced to write)."""
+    then: _FileState | None = info.get(_FILE)
+    return then is not None and _file_state(then.path, writable=then.writable) != then
+
+
+def watch_file(engine: AsyncEngine, path: str) -> None:
+    """Discard, at checkout, the connections of ``engine`` that ``_outdated`` finds.
+
+    The check is one ``stat`` (about a microsecond); the pool then opens a connection to
+    whatever file is at ``path`` now (SQLite creates an empty one if none is).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _remember(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FILE] = _file_state(path, writable=False)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if _outdated(record.info):
+            raise DisconnectionError("the SQLite file was replaced, deleted or made writable")
 
 
 class DigestReader:
@@ -114,6 +166,10 @@ class DigestReader:
 
     async def _fetch_kept(self, digest: str) -> Row | None:
         kept = self._kept
+        if kept is not None and _outdated(kept.info):
+            self._kept = None
+            await discard(kept)
+            kept = None
         if kept is None:
             kept = self._kept = await self._engine.connect()
             self._kept_driver = (await kept.get_raw_connection()).driver_connection
@@ -121,7 +177,7 @@ class DigestReader:
             return await self._run(self._kept_driver, digest)
         except BaseException as exc:
             self._kept = None
-            await _discard(kept)
+            await discard(kept)
             if not isinstance(exc, Exception) or isinstance(exc, TIMEOUTS):
                 raise
         return await self._fetch_pooled(digest)
@@ -131,7 +187,7 @@ class DigestReader:
         try:
             row = await self._run((await conn.get_raw_connection()).driver_connection, digest)
         except BaseException:
-            await _discard(conn)
+            await discard(conn)
             raise
         await conn.close()
         return row

@@ -35,8 +35,7 @@ def make(cookie: SessionCookie | None = None) -> tuple[SessionManager, TestClien
     @app.post("/login")
     async def login(request: Request, response: Response) -> dict[str, str]:
         session = await manager.login(request, "alice")
-        assert manager.resolver.cookie is not None
-        manager.resolver.cookie.set(response, session, request)
+        manager.set_cookie(response, session, request)
         return {"access_token": session.token}
 
     @app.post("/logout")
@@ -44,8 +43,7 @@ def make(cookie: SessionCookie | None = None) -> tuple[SessionManager, TestClien
         session = request_session(request)
         if session is not None:
             await manager.revoke_session(session.id)
-        assert manager.resolver.cookie is not None
-        manager.resolver.cookie.clear(response, request)
+        manager.clear_cookie(response, request)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
@@ -87,8 +85,7 @@ def test_secure_on_https_max_age_from_the_deadline_and_host_prefix() -> None:
     @app.post("/login")
     async def login(request: Request, response: Response) -> None:
         session = await manager.login(request, "alice")
-        assert manager.resolver.cookie is not None
-        manager.resolver.cookie.set(response, session, request)
+        manager.set_cookie(response, session, request)
 
     with TestClient(app, base_url="https://testserver") as client:
         morsel = cookie_of(client.post("/login"))["__Host-sid"]
@@ -234,3 +231,10 @@ def test_a_cookie_request_costs_no_second_look_up() -> None:
     with client:
         assert client.get("/auth/sessions").status_code == 200
     assert len(lookups) == 1
+
+
+def test_cookie_helpers_without_a_cookie_say_how_to_configure_one() -> None:
+    manager = SessionManager()
+    session = manager.create_session("alice", "tok")
+    with pytest.raises(ConfigurationError, match=r"cookie=SessionCookie"):
+        manager.set_cookie(Response(), session, Request({"type": "http", "headers": []}))

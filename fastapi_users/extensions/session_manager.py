@@ -15,8 +15,10 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from asgi_kit import (
+    ConfigurationError,
     InMemorySessionDatabase,
     Session,
     SessionCookie,
@@ -195,6 +197,22 @@ class SessionManager:
         return await self.create_session(
             user_id, generate_token(), user_agent=user_agent, ip_address=ip_address
         )
+
+    def set_cookie(self, response: Response, session: Session, request: HTTPConnection) -> None:
+        """Set the session cookie (``cookie=`` of the manager) for ``session`` on ``response``."""
+        self._cookie().set(response, session, request)
+
+    def clear_cookie(self, response: Response, request: HTTPConnection) -> None:
+        """Delete the session cookie on ``response`` (at logout)."""
+        self._cookie().clear(response, request)
+
+    def _cookie(self) -> SessionCookie:
+        cookie = self.resolver.cookie
+        if cookie is None:
+            raise ConfigurationError(
+                "this SessionManager has no session cookie: pass cookie=SessionCookie(...)"
+            )
+        return cookie
 
     async def authenticate(self, token: str) -> Session | None:
         """Return the active session of a raw token, or None."""

@@ -91,10 +91,12 @@ class SessionResolver:
     async def _touch(self, session: Session, now: float) -> Session:
         seen = datetime.fromtimestamp(now, timezone.utc)
         try:
-            await self.session_db.touch(session, seen)
+            updated = await self.session_db.touch(session, seen)
         except StoreUnavailableError:
             logger.warning("could not record activity on session %s", session.id)
-        return session.replace(last_seen_at=seen)
+            updated = None
+        # The store's updated session when it built one: never built twice per touch.
+        return session.replace(last_seen_at=seen) if updated is None else updated
 
 
 @runtime_checkable

@@ -183,12 +183,15 @@ async def test_touch_moves_last_seen_and_the_idle_deadline(store: SessionDatabas
     s = new(idle_timeout=timedelta(minutes=5), created_at=then)
     await store.create(s)
     now = utcnow()
-    await store.touch(s, now)
+    updated = await store.touch(s, now)
     got = await store.get(s.id)
     assert got is not None
     assert got.last_seen_at == now
     assert got.deadline == now + timedelta(minutes=5)
-    await store.touch(new(), now)  # unknown: no error, nothing created
+    assert updated == got  # the store's updated session: the resolver builds no other
+    assert updated is not None
+    assert updated.token == ""
+    assert await store.touch(new(), now) is None  # unknown: no error, nothing created
 
 
 async def test_delete_one(store: SessionDatabase) -> None:

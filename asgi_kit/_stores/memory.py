@@ -72,14 +72,16 @@ class InMemorySessionDatabase:
         found.sort(key=lambda s: s.created_at, reverse=True)
         return found
 
-    async def touch(self, session: Session, last_seen_at: datetime) -> None:
-        """Record activity on ``session`` (nothing happens if it no longer exists)."""
+    async def touch(self, session: Session, last_seen_at: datetime) -> Session | None:
+        """Record activity on ``session``; return it updated (None if it no longer exists)."""
         with self._lock:
             stored = self._by_id.get(session.id)
-            if stored is not None:
-                updated = stored.replace(last_seen_at=last_seen_at)
-                self._sessions[stored.token_digest] = self._by_id[stored.id] = updated
-                self._schedule(updated)
+            if stored is None:
+                return None
+            updated = stored.replace(last_seen_at=last_seen_at)
+            self._sessions[stored.token_digest] = self._by_id[stored.id] = updated
+            self._schedule(updated)
+        return updated
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -195,10 +195,11 @@ class RedisSessionDatabase:
         """Return the user's active sessions, newest first (dropping expired index entries)."""
         return _all_active(await self._run("list", [self._user_key(user_id)], [str(user_id)]))
 
-    async def touch(self, session: Session, last_seen_at: datetime) -> None:
-        """Record activity on ``session`` and move its TTL (nothing happens if it is gone)."""
+    async def touch(self, session: Session, last_seen_at: datetime) -> Session | None:
+        """Record activity on ``session`` and move its TTL; return it updated (None if gone)."""
         updated = session.replace(token="", last_seen_at=last_seen_at)
-        await self._run("touch", self._keys(session), self._payload(updated))
+        touched = await self._run("touch", self._keys(session), self._payload(updated))
+        return updated if touched else None
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -201,12 +201,13 @@ class SQLAlchemySessionDatabase:
             rows = (await conn.execute(query)).all()
         return active_sessions(rows)
 
-    async def touch(self, session: Session, last_seen_at: datetime) -> None:
-        """Record activity on ``session`` (nothing happens if it no longer exists)."""
-        deadline = session.replace(last_seen_at=last_seen_at).deadline
+    async def touch(self, session: Session, last_seen_at: datetime) -> Session | None:
+        """Record activity on ``session``; return it updated (a no-op if it is gone)."""
+        updated = session.replace(token="", last_seen_at=last_seen_at)
         query = update(self.table).where(self.table.c.id == session.id)
         async with self._connect() as conn:
-            await conn.execute(query.values(last_seen_at=last_seen_at, deadline=deadline))
+            await conn.execute(query.values(last_seen_at=last_seen_at, deadline=updated.deadline))
+        return updated
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -206,8 +206,9 @@ class SQLAlchemySessionDatabase:
         updated = session.replace(token="", last_seen_at=last_seen_at)
         query = update(self.table).where(self.table.c.id == session.id)
         async with self._connect() as conn:
-            await conn.execute(query.values(last_seen_at=last_seen_at, deadline=updated.deadline))
-        return updated
+            values = query.values(last_seen_at=last_seen_at, deadline=updated.deadline)
+            touched = (await conn.execute(values)).rowcount
+        return updated if touched else None
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -14,6 +14,7 @@ import http.client
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +34,8 @@ APP = Path(__file__).resolve().parents[1] / "tests" / "fastapi_users_env" / "app
 #: Where the run's own database is made (and dropped); trust auth on loopback.
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLE = "asgi_kit_sessions"
+#: The last line of a traceback: ``package.module.SomeError: message``.
+EXCEPTION = re.compile(r"^((?:\w+\.)*\w+(?:Error|Exception)): ", re.MULTILINE)
 
 
 async def _postgres(url: str, statement: str) -> int:
@@ -92,22 +96,29 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 90) ->
 
 
 @contextlib.contextmanager
-def app_server(database_url: str) -> Iterator[int]:
-    """Serve a copy of the README's app on a free port of ``HOST``; yield the port."""
+def app_server(database_url: str, failures: Counter[str]) -> Iterator[int]:
+    """Serve a copy of the README's app on a free port of ``HOST``; yield the port.
+
+    The server's log goes to a file; when it has stopped, the exceptions its tracebacks end
+    with are counted into ``failures`` (so a burst's 500s say what failed).
+    """
     with tempfile.TemporaryDirectory(prefix="asgi-kit-burst-app-") as tmp:
         shutil.copy2(APP, Path(tmp) / "app.py")
+        log_path = Path(tmp) / "server.log"
         port = load_middleware.free_port()
         command = [
             sys.executable, "-m", "uvicorn", "app:app", "--host", HOST, "--port", str(port),
             "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
         env = {**os.environ, "DATABASE_URL": database_url}
-        proc = subprocess.Popen(command, cwd=tmp, env=env)
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=log, stderr=log)
         try:
             wait_ready(proc, port)
             yield port
         finally:
             load_middleware.stop_server(proc)
+            failures.update(EXCEPTION.findall(log_path.read_text(errors="replace")))
 
 
 def describe() -> str:

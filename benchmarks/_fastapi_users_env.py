@@ -14,7 +14,7 @@ measures the current code (an unchanged wheel is not reinstalled).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
 import sys
@@ -32,13 +32,10 @@ MARKER_ENV = "ASGI_KIT_FASTAPI_USERS_BENCH"
 
 
 def wheel_test() -> ModuleType:
-    """``tests/test_fastapi_users_wheel.py`` as a module (it needs pytest to import)."""
-    spec = importlib.util.spec_from_file_location("_fastapi_users_wheel_test", WHEEL_TEST)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file is in the repo
-        raise SystemExit(f"cannot load {WHEEL_TEST}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``tests/test_fastapi_users_wheel.py`` as a module (it needs the dev extra: pytest)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("tests.test_fastapi_users_wheel")
 
 
 def prepare() -> tuple[Path, dict[str, str]]:

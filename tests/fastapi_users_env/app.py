@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport, CookieTransport
 from fastapi_users.db import SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -27,7 +29,7 @@ from asgi_kit import (
     SQLAlchemySessionDatabase,
     session_table,
 )
-from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
+from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, exceptions, schemas
 from fastapi_users.extensions.session_manager import SessionManager, SessionUserManagerMixin
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./app.sqlite3")
@@ -92,6 +94,24 @@ class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uu
         self, user: User, token: str, request: Request | None = None
     ) -> None:
         ...  # e-mail the reset token to the user
+
+    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        # FastAPI Users checks the password on the event loop. Argon2 takes about 0.1 s of
+        # CPU, so in a burst of logins each waits for all the others while it holds a
+        # pooled connection: check it in a worker thread (argon2 releases the GIL).
+        try:
+            user = await self.get_by_email(credentials.username)
+        except exceptions.UserNotExists:
+            await anyio.to_thread.run_sync(self.password_helper.hash, credentials.password)
+            return None  # (hashed anyway, so an unknown e-mail takes as long)
+        verified, new_hash = await anyio.to_thread.run_sync(
+            self.password_helper.verify_and_update, credentials.password, user.hashed_password
+        )
+        if not verified:
+            return None
+        if new_hash is not None:
+            await self.user_db.update(user, {"hashed_password": new_hash})
+        return user
 
 
 async def get_user_manager(

@@ -124,9 +124,12 @@ class RedisSessionDatabase:
     ``pop_expired``/``purge_expired``: run ``SessionManager.purge_periodically()`` (or
     this store's ``purge_periodically()``, which only counts) in a task.
 
-    Scripts reach keys derived from their arguments, as a single Redis server allows; on
-    Redis Cluster, put a hash tag in the prefix (``"{sessions}:"``) so all keys share a
-    slot. Connection and timeout errors raise ``StoreUnavailableError``.
+    Redis Cluster: pass a ``redis.asyncio.RedisCluster``, or a URL of any node with
+    ``cluster=True``. Scripts reach keys derived from their arguments, so every key of the
+    store must live in one hash slot: the prefix must hold a hash tag (``"{sessions}:"``),
+    else ``ConfigurationError``. One store then lives on one shard; spread the load with
+    several stores (prefixes with different tags). Connection and timeout errors raise
+    ``StoreUnavailableError``.
 
     Example::
 
@@ -135,18 +138,26 @@ class RedisSessionDatabase:
         app.include_router(manager.router, prefix="/auth/sessions")
         purger = asyncio.create_task(manager.purge_periodically(600))  # at start-up
         await store.aclose()  # at shutdown
+        cluster = RedisSessionDatabase("redis://10.0.0.5:7000", cluster=True, key_prefix="{myapp}:")
     """
 
     def __init__(
         self,
-        url_or_client: str | aioredis.Redis,
+        url_or_client: str | aioredis.Redis | aioredis.RedisCluster,
         *,
         key_prefix: str = "asgi_kit:",
+        cluster: bool = False,
         timeout: float = 5.0,
         expired_grace: timedelta | float = 3600,
     ) -> None:
         if not key_prefix:
             raise ConfigurationError("key_prefix must not be empty (clear() deletes by prefix)")
+        cluster = cluster or isinstance(url_or_client, aioredis.RedisCluster)
+        if cluster and not _hash_tag(key_prefix):
+            raise ConfigurationError(
+                f"key_prefix {key_prefix!r} has no hash tag: on Redis Cluster every key of the "
+                'store must share one slot, so put a tag first in the prefix, e.g. "{sessions}:"'
+            )
         self.key_prefix = key_prefix
         #: How long an expired session's keys outlive its deadline, for ``pop_expired``.
         self.expired_grace = as_interval(expired_grace, "expired_grace")
@@ -157,12 +168,18 @@ class RedisSessionDatabase:
             # (A BlockingConnectionPool would queue them instead, at ~15% of a GET's latency.)
             # One immediate retry on a broken connection (a restarted server), none after a
             # timeout: redis-py's default of ten retries would keep a request 50 s or more.
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                url_or_client,
-                max_connections=1000,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
+            # (RedisCluster retries once after any error it may retry, timeouts included,
+            # re-reading the slot map; max_connections is then per node.)
+            options: dict[str, Any] = {
+                "max_connections": 1000,
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "retry": Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
+            }
+            self._redis: aioredis.Redis | aioredis.RedisCluster = (
+                aioredis.RedisCluster.from_url(url_or_client, **options)
+                if cluster
+                else aioredis.Redis.from_url(url_or_client, **options)
             )
         else:
             self._redis = url_or_client
@@ -198,7 +215,8 @@ class RedisSessionDatabase:
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""
-        return _active(await self._run("delete", [], [str(session_id)]))
+        key = f"{self.key_prefix}id:{session_id}"
+        return _active(await self._run("delete", [key], [str(session_id)]))
 
     async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
@@ -288,6 +306,17 @@ class RedisSessionDatabase:
         # ended (expires_at in the past): pop_expired must still find it to report it.
         expire_ms = max(-(-micros // 1000), int(time.time() * 1000)) + self._grace_ms
         return [_encode(session), ref, expire_ms, micros, member]
+
+
+def _hash_tag(key_prefix: str) -> str:
+    """The hash tag Redis Cluster hashes every key under ``key_prefix`` by ("" if none).
+
+    Redis hashes what lies between a key's first "{" and the first "}" after it, if not
+    empty. Both must be in the prefix: else a user id later in the key could pick the slot.
+    """
+    start = key_prefix.find("{")
+    end = key_prefix.find("}", start + 1)
+    return key_prefix[start + 1 : end] if 0 <= start < end - 1 else ""
 
 
 def _active(raw: bytes | str | None) -> Session | None:

@@ -197,6 +197,7 @@ class RedisSessionDatabase:
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this SHA-256 hex digest, or None."""
         with _unavailable():
+            await self._read_slot_map()
             raw = await self._redis.get(self._session_key(digest))
         return _active(raw)
 
@@ -267,6 +268,7 @@ class RedisSessionDatabase:
         """Delete every key under the prefix (with SCAN, never KEYS); for tests and operations."""
         pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.key_prefix) + "*"
         with _unavailable():
+            await self._read_slot_map()
             batch: list[Any] = []
             async for key in self._redis.scan_iter(match=pattern, count=1000):
                 batch.append(key)
@@ -283,7 +285,20 @@ class RedisSessionDatabase:
 
     async def _run(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
         with _unavailable():
+            await self._read_slot_map()
             return await self._scripts[script](keys=keys, args=[self.key_prefix, *args])
+
+    async def _read_slot_map(self) -> None:
+        # redis-py's RedisCluster (8.1) picks a command's node before it has read the slot
+        # map, so its first commands go to random nodes; a burst of them fails (the MOVED
+        # replies reset connections other calls use, and a create retried after it ran
+        # reports a duplicate). initialize() reads the map once, then returns at once; it
+        # raises RedisClusterException when no node answers.
+        if isinstance(self._redis, aioredis.RedisCluster):
+            try:
+                await self._redis.initialize()
+            except rex.RedisClusterException as exc:
+                raise store_unavailable("redis", exc) from exc
 
     def _session_key(self, digest: str) -> str:
         return f"{self.key_prefix}s2:{digest}"

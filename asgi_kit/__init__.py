@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._backend import SessionAuthBackend
 from ._clock import as_interval, as_utc, utcnow
+from ._cookies import SessionCookie
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -17,7 +18,14 @@ from ._errors import (
     StoreUnavailableError,
     SyncUsageError,
 )
-from ._http import STORE_UNAVAILABLE, ErrorCode, Refusal, unauthorized, www_authenticate
+from ._http import (
+    STORE_UNAVAILABLE,
+    ErrorCode,
+    Refusal,
+    refusal,
+    store_unavailable_handler,
+    www_authenticate,
+)
 from ._middleware import BearerAuthMiddleware
 from ._models import Session
 from ._request import (
@@ -82,6 +90,7 @@ __all__ = [
     "Refusal",
     "Session",
     "SessionAuthBackend",
+    "SessionCookie",
     "SessionDatabase",
     "SessionLimitError",
     "SessionResolver",
@@ -98,12 +107,13 @@ __all__ = [
     "get_auth_result",
     "is_b64token",
     "purge_periodically",
+    "refusal",
     "request_session",
     "resolve_request",
     "resolve_token",
     "session_database_from_url",
+    "store_unavailable_handler",
     "token_digest",
-    "unauthorized",
     "utcnow",
     "www_authenticate",
 ]

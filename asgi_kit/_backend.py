@@ -57,6 +57,6 @@ class SessionAuthBackend(AuthenticationBackend):
     @staticmethod
     def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
         """Render an authentication failure as JSON: 503 for an unreachable store, else 400."""
-        unavailable = str(exc) == STORE_UNAVAILABLE.detail.value
-        status, headers = (503, STORE_UNAVAILABLE.headers) if unavailable else (400, {})
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        if str(exc) == STORE_UNAVAILABLE.detail.value:
+            return STORE_UNAVAILABLE.response()
+        return JSONResponse({"detail": str(exc)}, status_code=400)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
 from ._tokens import AnonymousReason
 
 
@@ -13,6 +16,8 @@ class ErrorCode(str, Enum):
 
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
+    INVALID_REQUEST = "INVALID_REQUEST"
+    CSRF_FAILED = "CSRF_FAILED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_OF_ANOTHER_USER = "SESSION_OF_ANOTHER_USER"
     NOT_AN_ADMIN = "NOT_AN_ADMIN"
@@ -32,20 +37,53 @@ class Refusal(NamedTuple):
     detail: ErrorCode
     headers: dict[str, str]
 
+    def response(self) -> JSONResponse:
+        """This answer as a response: ``{"detail": ...}`` with the status and headers."""
+        return JSONResponse({"detail": self.detail}, self.status, self.headers)
+
+
+#: Seconds a client should wait before retrying while the store is unreachable.
+RETRY_AFTER_SECONDS = 5
+
 
 def www_authenticate(reason: AnonymousReason | None) -> str:
-    """The ``WWW-Authenticate`` challenge for a 401 caused by ``reason``."""
+    """The ``WWW-Authenticate`` challenge for a request refused because of ``reason``."""
+    if reason is AnonymousReason.REPEATED:
+        return 'Bearer error="invalid_request"'
     if reason is not None and reason.token_presented:
         return 'Bearer error="invalid_token"'
     return "Bearer"
 
 
-def unauthorized(reason: AnonymousReason | None) -> Refusal:
-    """The 401 for a request without a valid session, and why (None: not said)."""
+def refusal(reason: AnonymousReason | None) -> Refusal:
+    """The answer to a request without a valid session, and why (None: not said).
+
+    401 with a Bearer challenge (``error="invalid_token"`` when a token was presented),
+    400 ``invalid_request`` for two ``Authorization`` headers or session cookies (RFC 6750
+    section 3.1), 403 ``CSRF_FAILED`` for a cookie on a possibly cross-site request.
+    """
+    if reason is AnonymousReason.CROSS_SITE:
+        return Refusal(403, ErrorCode.CSRF_FAILED, {})
+    challenge = {"WWW-Authenticate": www_authenticate(reason)}
+    if reason is AnonymousReason.REPEATED:
+        return Refusal(400, ErrorCode.INVALID_REQUEST, challenge)
     presented = reason is not None and reason.token_presented
     detail = ErrorCode.INVALID_TOKEN if presented else ErrorCode.NOT_AUTHENTICATED
-    return Refusal(401, detail, {"WWW-Authenticate": www_authenticate(reason)})
+    return Refusal(401, detail, challenge)
 
 
 #: The answer while the session store cannot be reached: never a 401, which looks like a logout.
-STORE_UNAVAILABLE = Refusal(503, ErrorCode.SESSION_STORE_UNAVAILABLE, {})
+STORE_UNAVAILABLE = Refusal(
+    503, ErrorCode.SESSION_STORE_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+)
+
+
+async def store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """An exception handler answering ``StoreUnavailableError`` from any route with the 503.
+
+    One line in a FastAPI or Starlette app, so a login whose store is down answers like
+    the session routes (JSON ``SESSION_STORE_UNAVAILABLE``, ``Retry-After``), not a 500::
+
+        app.add_exception_handler(StoreUnavailableError, store_unavailable_handler)
+    """
+    return STORE_UNAVAILABLE.response()

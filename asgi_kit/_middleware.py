@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from ._errors import StoreUnavailableError
-from ._http import STORE_UNAVAILABLE, Refusal, unauthorized
+from ._http import STORE_UNAVAILABLE, Refusal, refusal
 from ._models import Session
 from ._request import resolve_request
 from ._resolver import HasResolver, resolver_for
@@ -56,16 +55,15 @@ class BearerAuthMiddleware:
             await refuse(scope, receive, send, STORE_UNAVAILABLE)
             return
         if not isinstance(found, Session) and self.reject_invalid and found.token_presented:
-            await refuse(scope, receive, send, unauthorized(found))
+            await refuse(scope, receive, send, refusal(found))
             return
         await self.app(scope, receive, send)
 
 
-async def refuse(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
-    """Send ``refusal`` as JSON, or close a WebSocket handshake (1013 or 1008) with it."""
+async def refuse(scope: Scope, receive: Receive, send: Send, answer: Refusal) -> None:
+    """Send ``answer`` as JSON, or close a WebSocket handshake (1013 or 1008) with it."""
     if scope["type"] == "websocket":
-        code = 1013 if refusal.status == 503 else 1008
-        await WebSocketClose(code=code, reason=refusal.detail)(scope, receive, send)
+        code = 1013 if answer.status == 503 else 1008
+        await WebSocketClose(code=code, reason=answer.detail)(scope, receive, send)
         return
-    body = {"detail": refusal.detail}
-    await JSONResponse(body, refusal.status, refusal.headers)(scope, receive, send)
+    await answer.response()(scope, receive, send)

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from ._clock import as_utc, utcnow
+from ._device import ip_address_field, user_agent_field
 from ._tokens import token_digest
 from ._user_ids import UserId, coerce_user_id
 
@@ -23,8 +24,10 @@ class Session:
     session (and to a request that presented it); stores keep ``token_digest`` alone,
     so a session read back from a store has ``token == ""``. Neither appears in ``repr``.
 
-    ``user_id`` is opaque: a ``UUID``, or a string (ints become their decimal string);
-    ``coerce_user_id`` gives the rule.
+    ``user_agent`` and ``ip_address`` are normalised (``asgi_kit._device``): control
+    characters removed and capped; a real IP address or None. ``user_id`` is opaque: a
+    ``UUID``, or a string (ints become their decimal string); ``coerce_user_id`` gives the
+    rule.
 
     A session is active until ``deadline``: the earlier of ``expires_at`` (absolute) and
     ``last_seen_at + idle_timeout`` (sliding).
@@ -72,6 +75,8 @@ class Session:
         set_(self, "expires_at", expires)
         if self.idle_timeout is not None and self.idle_timeout <= _ZERO:
             raise ValueError("idle_timeout must be positive")
+        set_(self, "user_agent", user_agent_field(self.user_agent))
+        set_(self, "ip_address", ip_address_field(self.ip_address))
         _derive(self, expires, seen, self.idle_timeout)
 
     @classmethod

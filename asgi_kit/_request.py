@@ -16,7 +16,7 @@ from starlette.requests import HTTPConnection
 
 from ._models import Session
 from ._resolver import SessionResolver
-from ._tokens import AnonymousReason, find_bearer, token_digest
+from ._tokens import AnonymousReason, token_digest
 
 #: The scope key under which the request path leaves the ``Session``, or the
 #: ``AnonymousReason`` saying why there is none (read it with ``request_session``).
@@ -92,27 +92,30 @@ async def resolve_request(conn: Conn, resolver: SessionResolver) -> Session | An
     scope = _scope(conn)
     found: Session | AnonymousReason | None = scope.get(SCOPE_KEY)
     if found is None:
-        found = await resolver.authenticate(scope.get("headers") or ())
+        found = await resolver.resolve_scope(scope)
         attach(scope, found)
     return found
 
 
-async def resolve_token(conn: Conn, token: str, resolver: SessionResolver) -> Session | None:
-    """The active session of ``token``, presented by the request ``conn``.
+async def resolve_token(
+    conn: Conn, token: str, resolver: SessionResolver
+) -> Session | AnonymousReason:
+    """The active session of ``token``, presented by the request ``conn``, or why not.
 
-    When ``token`` is the request's own bearer token (the one ``resolve_request``
-    resolves), the request's outcome is reused: no second store look-up. Any other token
-    (from another transport, say) is resolved on its own.
+    When ``token`` is the request's own (its bearer token or session cookie, as
+    ``resolve_request`` reads it), the request's outcome is reused: no second store
+    look-up, and a cookie refused as cross-site stays refused. Any other token (from a
+    transport of its own, say) is resolved on its own.
     """
     found = await resolve_request(conn, resolver)
     if isinstance(found, Session):
         if found.token_digest == token_digest(token):
             return found
-    elif found is AnonymousReason.INVALID:
-        own = find_bearer(_scope(conn).get("headers") or ())
-        if isinstance(own, bytes) and own == token.encode():
-            return None  # already looked up, and refused
-    return await resolver.resolve(token)
+    elif found is AnonymousReason.CROSS_SITE:
+        return found
+    elif found is AnonymousReason.INVALID and resolver.credential(_scope(conn)) == token.encode():
+        return found  # already looked up, and refused
+    return await resolver.resolve(token) or AnonymousReason.INVALID
 
 
 def get_auth_result(conn: Conn) -> AuthResult | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ._clock import as_interval
+from ._cookies import SessionCookie
 from ._errors import ConfigurationError, StoreUnavailableError
 from ._models import Session
 from ._stores import SessionDatabase
@@ -27,9 +28,17 @@ class SessionResolver:
     manager to ``BearerAuthMiddleware`` so both share it.
     """
 
-    def __init__(self, session_db: SessionDatabase, *, touch_interval: timedelta | float = 60):
+    def __init__(
+        self,
+        session_db: SessionDatabase,
+        *,
+        touch_interval: timedelta | float = 60,
+        cookie: SessionCookie | None = None,
+    ):
         self.session_db = session_db
         self.touch_interval = as_interval(touch_interval, "touch_interval")
+        #: Where browsers' requests carry the token when they have no Authorization header.
+        self.cookie = cookie
         self._touch_seconds = self.touch_interval.total_seconds()
 
     async def resolve(self, token: str) -> Session | None:
@@ -50,6 +59,24 @@ class SessionResolver:
         token = find_bearer(headers)
         if isinstance(token, bytes):
             return await self._look_up(token)
+        return token
+
+    async def resolve_scope(self, scope: MutableMapping[str, Any]) -> Session | AnonymousReason:
+        """The active session of a request: its bearer token, else its session cookie.
+
+        The cookie is read only without an ``Authorization`` header, and refused unread on
+        a state-changing request that may be cross-site (``SessionCookie.token_of``).
+        """
+        token = self.credential(scope)
+        if isinstance(token, bytes):
+            return await self._look_up(token)
+        return token
+
+    def credential(self, scope: MutableMapping[str, Any]) -> bytes | AnonymousReason:
+        """The token a request presents (header first, then cookie), or why there is none."""
+        token = find_bearer(scope.get("headers") or ())
+        if token is AnonymousReason.MISSING and self.cookie is not None:
+            return self.cookie.token_of(scope)
         return token
 
     async def _look_up(self, token: bytes) -> Session | AnonymousReason:

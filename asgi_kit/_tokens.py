@@ -36,15 +36,26 @@ class AnonymousReason(str, Enum):
     OTHER_SCHEME = "other_scheme"
     #: ``Bearer`` with no token after it.
     EMPTY = "empty"
-    #: A token that breaks RFC 6750's grammar, is too long, or comes in two headers.
+    #: A token that breaks RFC 6750's grammar or is too long.
     MALFORMED = "malformed"
+    #: Two or more ``Authorization`` headers: which one counts is ambiguous (RFC 6750 3.1,
+    #: ``invalid_request``: answered 400, not 401).
+    REPEATED = "repeated"
     #: A well-formed token that no active session has (unknown, revoked or expired).
     INVALID = "invalid"
+    #: A session cookie on a state-changing request that may come from another site
+    #: (``asgi_kit._csrf``): refused unread, answered 403 ``CSRF_FAILED``.
+    CROSS_SITE = "cross_site"
 
     @property
     def token_presented(self) -> bool:
         """True when the client sent something meant as a bearer token."""
-        return self in (AnonymousReason.MALFORMED, AnonymousReason.INVALID)
+        return self in _PRESENTED
+
+
+_PRESENTED = frozenset(
+    {AnonymousReason.MALFORMED, AnonymousReason.REPEATED, AnonymousReason.INVALID}
+)
 
 
 def generate_token() -> str:
@@ -86,14 +97,14 @@ def _parse_authorization(value: bytes) -> bytes | AnonymousReason:
 def find_bearer(headers: Iterable[tuple[bytes, bytes]]) -> bytes | AnonymousReason:
     """Find the bearer token's bytes in raw ASGI headers (names lower-case), or why not.
 
-    Exactly one ``Authorization`` header is accepted; two or more are malformed, so a
+    Exactly one ``Authorization`` header is accepted; two or more are ``REPEATED``, so a
     proxy that appends a header can never smuggle a second identity in.
     """
     found: bytes | None = None
     for name, value in headers:
         if name == b"authorization":
             if found is not None:
-                return AnonymousReason.MALFORMED
+                return AnonymousReason.REPEATED
             found = value
     if found is None:
         return AnonymousReason.MISSING

@@ -68,3 +68,18 @@ def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Pat
             assert second.get("/me", headers={"Authorization": f"Bearer {two}"}).status_code == 401
     finally:
         anyio.run(wipe, url)
+
+
+def test_the_demo_login_answers_503_json_while_its_store_is_down(tmp_path: Path) -> None:
+    # Nothing listens on port 9 of loopback: every store call fails at once.
+    settings = Settings(
+        session_store_url="redis://127.0.0.1:9/0", files_cache_dir=str(tmp_path / "cache")
+    )
+    with TestClient(create_app(settings, Accounts()), raise_server_exceptions=False) as demo:
+        r = demo.post("/auth/login", json={"username": "alice", "password": "demo"})
+        assert (r.status_code, r.json()) == (503, {"detail": "SESSION_STORE_UNAVAILABLE"})
+        assert r.headers["retry-after"] == "5"
+        r = demo.get("/auth/sessions", headers={"Authorization": "Bearer some-token"})
+        assert (r.status_code, r.headers["retry-after"]) == (503, "5")
+        bad = demo.post("/auth/login", json={"username": "alice", "password": "wrong"})
+        assert bad.status_code == 401  # checked before the store is needed

@@ -19,15 +19,20 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import asyncpg  # type: ignore[import-untyped]
 import pytest
+
+from .servers import POSTGRES_ADDRESS, POSTGRES_URL, require, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_DIR = REPO / ".venv-fastapi-users"
 STAMP = ENV_DIR / "asgi-kit-env.json"
 CHECK_DIR = Path(__file__).resolve().parent / "fastapi_users_env"
-REQUIREMENTS = ("fastapi-users[sqlalchemy]==15.*", "aiosqlite", "httpx2")
+REQUIREMENTS = ("fastapi-users[sqlalchemy]==15.*", "aiosqlite", "asyncpg", "httpx2")
 #: What the wheel is built from (everything else in the repository stays out).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "asgi_kit", "fastapi_users", "fsspec_patch")
 PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
@@ -139,20 +144,51 @@ def workdir(tmp_path: Path) -> Path:
     return workdir
 
 
-@pytest.mark.parametrize("app", ["app", "app_int"], ids=["uuid-ids", "integer-ids"])
-def test_fastapi_users_15_with_the_built_wheel(environment: Path, workdir: Path, app: str) -> None:
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one run of the app, dropped afterwards."""
+    require("PostgreSQL", POSTGRES_ADDRESS)
+    name = unique_name("fastapi_users_check")
+    admin = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    anyio.run(run, f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        anyio.run(run, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+RUNS = [
+    pytest.param("app", "sqlite", id="uuid-ids-sqlite"),
+    pytest.param("app", "postgres", id="uuid-ids-postgres", marks=pytest.mark.postgres),
+    pytest.param("app_int", "sqlite", id="integer-ids-sqlite"),
+]
+
+
+@pytest.mark.parametrize(("app", "database"), RUNS)
+def test_fastapi_users_15_with_the_built_wheel(
+    environment: Path, workdir: Path, app: str, database: str, request: pytest.FixtureRequest
+) -> None:
     """FastAPI Users' own login/logout/reset/users routes drive asgi-kit sessions.
 
-    Twice: the README's app (``UUIDIDMixin``) and the same app with ``IntegerIDMixin``.
+    The README's app (``UUIDIDMixin``) on SQLite and on PostgreSQL, and the same app with
+    ``IntegerIDMixin`` (``app_int.py``); each run includes a burst of 50 simultaneous logins.
     """
+    if database == "postgres":
+        url = request.getfixturevalue("postgres_database")
+    else:
+        url = f"sqlite+aiosqlite:///{workdir / 'app.sqlite3'}"
     result = subprocess.run(
         [str(environment), "check.py"],
         cwd=workdir,
-        env=clean_env(
-            ASGI_KIT_REPO=str(REPO),
-            CHECK_APP=app,
-            DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'app.sqlite3'}",
-        ),
+        env=clean_env(ASGI_KIT_REPO=str(REPO), CHECK_APP=app, DATABASE_URL=url),
         capture_output=True,
         text=True,
         timeout=300,

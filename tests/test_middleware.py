@@ -253,7 +253,7 @@ async def test_the_resolver_answers_the_session_or_why_there_is_none() -> None:
         ), value
     assert await resolver.authenticate([]) is AnonymousReason.MISSING
     twice = [(b"authorization", b"Bearer live-token")] * 2
-    assert await resolver.authenticate(twice) is AnonymousReason.MALFORMED
+    assert await resolver.authenticate(twice) is AnonymousReason.REPEATED
 
 
 def test_get_session_without_middleware_fails_loudly() -> None:
@@ -369,7 +369,7 @@ async def test_bad_headers_are_anonymous_or_401_never_500(
     lenient = await call(starlette_app(memory_store), headers)
     assert (lenient.status, lenient.json()["authenticated"]) == (200, False)
     strict = await call(starlette_app(memory_store, reject_invalid=True), headers)
-    assert strict.status in (200, 401)
+    assert strict.status in (200, 401, 400)  # 400: two Authorization headers
     if strict.status == 200:
         assert strict.json()["authenticated"] is False
 

@@ -46,9 +46,9 @@ def test_no_header_and_other_headers() -> None:
     assert bearer_token([(b"x-authorization", b"Bearer abc")]) == (None, AnonymousReason.MISSING)
 
 
-def test_two_authorization_headers_are_malformed_even_if_both_are_valid() -> None:
+def test_two_authorization_headers_are_refused_even_if_both_are_valid() -> None:
     headers = [(b"authorization", b"Bearer abc"), (b"authorization", b"Bearer abc")]
-    assert bearer_token(headers) == (None, AnonymousReason.MALFORMED)
+    assert bearer_token(headers) == (None, AnonymousReason.REPEATED)
 
 
 def test_challenges() -> None:

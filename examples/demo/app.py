@@ -18,7 +18,14 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from asgi_kit import BearerAuthMiddleware, Session, SessionDatabase, session_database_from_url
+from asgi_kit import (
+    BearerAuthMiddleware,
+    Session,
+    SessionDatabase,
+    StoreUnavailableError,
+    session_database_from_url,
+    store_unavailable_handler,
+)
 from fastapi_users.extensions.session_manager import SessionManager
 
 from .accounts import DEMO_PASSWORD, Account, Accounts
@@ -228,6 +235,8 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
     )
     # The manager, not the store: store and touch interval are configured once (above).
     app.add_middleware(BearerAuthMiddleware, session_db=manager)
+    # A login (or any route) while the store is down: 503 JSON with Retry-After, not a 500.
+    app.add_exception_handler(StoreUnavailableError, store_unavailable_handler)
     app.include_router(auth_router(manager, accounts))
     app.include_router(manager.router, prefix="/auth/sessions")
     app.include_router(manager.get_admin_router(is_admin(accounts)), prefix="/admin/sessions")

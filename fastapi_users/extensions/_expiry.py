@@ -25,9 +25,6 @@ __all__ = ["new_session", "positive_interval", "purge_expired", "purge_periodica
 logger = logging.getLogger("asgi_kit.sessions")
 S = TypeVar("S", bound=Session)
 
-#: Longest user agent kept with a session; the rest is cut off.
-MAX_USER_AGENT = 512
-
 
 def positive_interval(value: timedelta | float | None, name: str) -> timedelta | None:
     """Validate an optional duration setting (seconds or a timedelta) that must be positive."""
@@ -69,7 +66,7 @@ def new_session(
         created_at=now,
         expires_at=expires_at,
         idle_timeout=idle_timeout,
-        user_agent=user_agent[:MAX_USER_AGENT] if user_agent else None,
+        user_agent=user_agent,
         ip_address=ip_address,
     )
 

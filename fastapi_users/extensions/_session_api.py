@@ -23,8 +23,8 @@ from asgi_kit import (
     Session,
     SessionResolver,
     StoreUnavailableError,
+    refusal,
     resolve_request,
-    unauthorized,
 )
 
 
@@ -75,9 +75,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorModel, "description": text[s]} for s in statuses}
 
 
-def as_http(refusal: Refusal) -> HTTPException:
-    """``refusal`` (asgi-kit's one rule for 401s and 503s) as FastAPI's exception."""
-    return HTTPException(refusal.status, refusal.detail, headers=refusal.headers or None)
+def as_http(answer: Refusal) -> HTTPException:
+    """``answer`` (asgi-kit's one rule for 400s, 401s and 503s) as FastAPI's exception."""
+    return HTTPException(answer.status, answer.detail, headers=answer.headers or None)
 
 
 @contextmanager
@@ -120,7 +120,7 @@ class SessionBearer(SecurityBase):
             found = await resolve_request(conn, self.resolver)
         if isinstance(found, Session):
             return found
-        raise as_http(unauthorized(found))
+        raise as_http(refusal(found))
 
 
 def parse_uuid(value: str) -> UUID | None:

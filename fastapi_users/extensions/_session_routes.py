@@ -24,10 +24,11 @@ class UserIdSegment(Convertor[str]):
     """A route parameter for a user id: the rest of the path, whatever its characters.
 
     Starlette's ``path`` stops at a newline, so an id holding a control character would
-    be a 404 instead of the 422 that says what is wrong; an empty id never matches.
+    be a 404 instead of the 422 that says what is wrong. An empty id, or a path ending in
+    ``/`` (a trailing-slash form), never matches: those are answered 404 (``no_redirects``).
     """
 
-    regex = "(?s:.+)"
+    regex = "(?s:.*[^/])"
 
     def convert(self, value: str) -> str:
         """The matched text as it is (``_user_id`` reads the id itself)."""
@@ -91,7 +92,24 @@ def user_router(manager: Manager) -> APIRouter:
             if not keep_current:  # last, so a failure above leaves the caller able to retry
                 await manager.revoke_session(session.id, reason=EndReason.LOGOUT)
 
+    no_redirects(router)
     return router
+
+
+def no_redirects(router: APIRouter) -> None:
+    """Answer every trailing-slash form under ``router`` with a JSON 404, changing nothing.
+
+    Without these routes Starlette's ``redirect_slashes`` answers ``DELETE /auth/sessions/``
+    (an empty id, say an unset variable in a client) with a 307 to ``/auth/sessions``, and
+    a client that follows it (307 keeps the method) logs the user out everywhere.
+    """
+
+    async def not_found() -> None:
+        raise HTTPException(404, ErrorCode.SESSION_NOT_FOUND)
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    for path in ("/", "/{rest:path}/"):
+        router.add_api_route(path, not_found, methods=methods, include_in_schema=False)
 
 
 def admin_router(manager: Manager, is_admin: AdminPredicate) -> APIRouter:
@@ -147,6 +165,7 @@ def admin_router(manager: Manager, is_admin: AdminPredicate) -> APIRouter:
         target = await _find(manager, session_id)
         await _revoke(manager, target.id, EndReason.REVOKED_BY_ADMIN)
 
+    no_redirects(router)
     return router
 
 

@@ -12,18 +12,20 @@ from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
 from asgi_kit import (
+    AnonymousReason,
     ErrorCode,
     InvalidUserIdError,
     Session,
     SessionLimitError,
     coerce_user_id,
     generate_token,
+    refusal,
     resolve_token,
 )
 
 from ._events import EndReason
 from ._manager import Manager
-from ._session_api import device_of, store_errors_as_503
+from ._session_api import as_http, device_of, store_errors_as_503
 
 __all__ = ["SessionStrategy", "UserDatabaseLike", "UserLike", "UserManagerLike"]
 
@@ -136,7 +138,10 @@ class SessionStrategy(Generic[U]):
     async def _session_of(self, token: str) -> Session | None:
         if self.connection is None:  # made by hand, outside a request
             return await self.manager.authenticate(token)
-        return await resolve_token(self.connection, token, self.manager.resolver)
+        found = await resolve_token(self.connection, token, self.manager.resolver)
+        if found is AnonymousReason.CROSS_SITE:  # CookieTransport, and a cross-site request
+            raise as_http(refusal(found))
+        return found if isinstance(found, Session) else None
 
 
 def _owned_by(session: Session, user: UserLike) -> bool:

@@ -19,6 +19,7 @@ from starlette.requests import HTTPConnection
 from asgi_kit import (
     InMemorySessionDatabase,
     Session,
+    SessionCookie,
     SessionDatabase,
     SessionResolver,
     SyncUsageError,
@@ -75,6 +76,8 @@ class SessionManager:
     evicts the least recently used session or refuses the new one. ``token_url`` (FastAPI
     Users' login route, e.g. ``"auth/login"``) makes the session routes declare the same
     OAuth2 password scheme as FastAPI Users' ``BearerTransport``: one Authorize in ``/docs``.
+    ``cookie`` (a ``SessionCookie``) lets browsers' requests carry the token in an HttpOnly
+    cookie instead of ``Authorization`` (CSRF-checked); see ``set_cookie``.
     Hand the manager to ``BearerAuthMiddleware`` too: store and ``touch_interval`` are set here
     once, and each request's session is resolved once for every layer.
 
@@ -111,6 +114,7 @@ class SessionManager:
         max_sessions_per_user: int | None = None,
         limit_policy: LimitPolicy | str = LimitPolicy.EVICT_LEAST_RECENTLY_USED,
         token_url: str | None = None,
+        cookie: SessionCookie | None = None,
     ) -> None:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
@@ -122,7 +126,7 @@ class SessionManager:
         self._cap = SessionCap(session_db)
         #: Hooks of sessions created without ``await``, not run yet (``_sync.HookRun``).
         self._unreported: dict[HookRun, None] = {}
-        self.resolver = SessionResolver(session_db, touch_interval=touch_interval)
+        self.resolver = SessionResolver(session_db, touch_interval=touch_interval, cookie=cookie)
         #: FastAPI dependency: the caller's ``Session`` or a 401 (see ``SessionBearer``).
         self.current_session = SessionBearer(self.resolver, token_url=token_url)
 

@@ -51,8 +51,10 @@ class UserUpdate(schemas.BaseUserUpdate):
 engine = create_async_engine(DATABASE_URL)
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 
-# Sessions live in the users' database, in a table of the same metadata (and migrations).
-session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
+# Sessions live in the users' database, in a table of the same metadata (and migrations),
+# through an engine of their own: a login holds one of the users' pooled connections while
+# it stores its session, so a shared pool deadlocks under a burst of logins.
+session_store = SQLAlchemySessionDatabase(DATABASE_URL, table=session_table(Base.metadata))
 # token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
 manager = SessionManager(
     session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
@@ -109,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)  # users and sessions tables
     yield
+    await session_store.aclose()
     await engine.dispose()
 
 

@@ -48,7 +48,8 @@ class UserUpdate(schemas.BaseUserUpdate):
 
 engine = create_async_engine(DATABASE_URL)
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
-session_store = SQLAlchemySessionDatabase(engine, table=session_table(Base.metadata))
+# An engine of its own for the session store (see app.py): no pool deadlock in bursts.
+session_store = SQLAlchemySessionDatabase(DATABASE_URL, table=session_table(Base.metadata))
 # token_url: the session routes share FastAPI Users' OAuth2 scheme (one Authorize in /docs).
 manager = SessionManager(
     session_db=session_store, max_sessions_per_user=10, token_url="auth/login"
@@ -105,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     yield
+    await session_store.aclose()
     await engine.dispose()
 
 

@@ -133,9 +133,7 @@ async def create_user(email: str, password: str, *, is_superuser: bool = False) 
     target = importlib.import_module(APP_MODULE)
     async with target.async_session_maker() as session:
         user_manager = target.UserManager(SQLAlchemyUserDatabase(session, target.User))
-        user_create = target.UserCreate(
-            email=email, password=password, is_superuser=is_superuser
-        )
+        user_create = target.UserCreate(email=email, password=password, is_superuser=is_superuser)
         await user_manager.create(user_create)
 
 
@@ -256,6 +254,28 @@ async def scenario() -> None:
         left = await sessions(phone)
         expect([s["user_agent"] for s in left] == ["check-agent/1.0 (phone)"], f"{left}")
         ok("the other session is untouched by the logout")
+
+        # A burst: 50 simultaneous logins (10 users x 5), each a 200 within a few seconds.
+        burst_users = [f"burst{i}@example.com" for i in range(10)]
+        for address in burst_users:
+            await status(
+                "POST", "/auth/register", 201, json={"email": address, "password": PASSWORD}
+            )
+        started = asyncio.get_running_loop().time()
+        answers = await asyncio.gather(
+            *(
+                http.post("/auth/login", data={"username": address, "password": PASSWORD})
+                for address in burst_users
+                for _ in range(5)
+            )
+        )
+        took = asyncio.get_running_loop().time() - started
+        codes = sorted({r.status_code for r in answers})
+        expect(codes == [200], f"a burst of 50 logins answered {codes}")
+        for address, answer in zip(burst_users, answers[::5], strict=True):
+            listed = await sessions(answer.json()["access_token"])
+            expect(len(listed) == 5, f"{address}: {len(listed)} sessions after 5 logins")
+        ok(f"50 simultaneous logins: all 200, all stored, in {took:.1f} s")
 
         # Tokens only ever come in the Authorization header.
         await status("GET", f"/auth/sessions?access_token={phone}", 401)

@@ -1,0 +1,127 @@
+"""``SessionCookie``: the session token in an HttpOnly cookie, for browsers.
+
+The request path reads the cookie only when a request has no ``Authorization`` header:
+API clients keep sending ``Bearer``; a browser app never hands the token to JavaScript.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from ._csrf import cross_site, normalise_origin
+from ._errors import ConfigurationError
+from ._models import Session
+from ._tokens import AnonymousReason, is_b64token
+
+# RFC 6265 section 4.1.1: a cookie name is an HTTP token.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class SessionCookie:
+    """Where browsers keep the session token, and how the cookie is set.
+
+    Defaults are the safe ones: ``HttpOnly`` (always), ``SameSite=Lax`` (``"strict"`` if
+    you prefer), ``Secure`` when the request came over https (``secure=True`` always,
+    ``False`` never: local development over http), ``Path=/``, ``Max-Age`` from the
+    session's deadline when it has one. A name starting ``__Host-`` makes browsers insist
+    on ``Secure``, ``Path=/`` and no ``Domain`` (so ``secure=False`` is refused).
+    ``trusted_origins`` are other origins whose pages may make state-changing requests
+    with the cookie (``"https://admin.example.com"``); see ``asgi_kit._csrf``.
+
+    >>> manager = SessionManager(cookie=SessionCookie("__Host-session"))  # doctest: +SKIP
+    """
+
+    name: str = "asgi_kit_session"
+    samesite: Literal["lax", "strict"] = "lax"
+    secure: bool | None = None
+    trusted_origins: Iterable[str] = ()
+    _trusted: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _COOKIE_NAME.fullmatch(self.name):
+            raise ConfigurationError(f"cookie name {self.name!r} is not an HTTP token")
+        if self.samesite not in ("lax", "strict"):
+            raise ConfigurationError("samesite must be 'lax' or 'strict'")
+        if self.name.startswith("__Host-") and self.secure is False:
+            raise ConfigurationError("a __Host- cookie is always Secure: drop secure=False")
+        trusted = set()
+        for origin in self.trusted_origins:
+            normal = normalise_origin(origin)
+            if normal is None:
+                raise ConfigurationError(f"trusted origin {origin!r} is not scheme://host[:port]")
+            trusted.add(normal)
+        object.__setattr__(self, "trusted_origins", tuple(self.trusted_origins))
+        object.__setattr__(self, "_trusted", frozenset(trusted))
+
+    def token_of(self, scope: MutableMapping[str, Any]) -> bytes | AnonymousReason:
+        """The token in the request's session cookie, or why there is none to use.
+
+        Two cookies of the name are ``REPEATED`` (another site may have planted one); a
+        state-changing request that may come from another site is ``CROSS_SITE``.
+        """
+        found = _cookie_values(scope.get("headers") or (), self.name.encode("latin-1"))
+        if not found:
+            return AnonymousReason.MISSING
+        if len(found) > 1:
+            return AnonymousReason.REPEATED
+        token = found[0]
+        if not is_b64token(token.decode("latin-1")):
+            return AnonymousReason.MALFORMED
+        if cross_site(scope, self._trusted):
+            return AnonymousReason.CROSS_SITE
+        return token
+
+    def set(self, response: Response, session: Session, request: HTTPConnection) -> None:
+        """Set the cookie holding ``session.token`` on ``response`` (at login).
+
+        ``request`` is the login request: its scheme decides ``Secure`` when ``secure`` is
+        None. ``Max-Age`` runs to the session's deadline; without one it is a browser
+        session cookie.
+        """
+        deadline = session.deadline
+        max_age = (
+            None if deadline is None else max(0, math.floor(deadline.timestamp() - time.time()))
+        )
+        response.set_cookie(
+            self.name,
+            session.token,
+            max_age=max_age,
+            path="/",
+            secure=self._secure(request),
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def clear(self, response: Response, request: HTTPConnection) -> None:
+        """Delete the cookie on ``response`` (at logout), with the attributes it was set with."""
+        secure = self._secure(request)
+        response.delete_cookie(
+            self.name, path="/", secure=secure, httponly=True, samesite=self.samesite
+        )
+
+    def _secure(self, request: HTTPConnection) -> bool:
+        if self.name.startswith("__Host-"):
+            return True
+        https = request.url.scheme in ("https", "wss")
+        return https if self.secure is None else self.secure
+
+
+def _cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """Every value of the cookie ``name`` in the request's ``Cookie`` headers."""
+    values = []
+    for header, value in headers:
+        if header == b"cookie":
+            for pair in value.split(b";"):
+                key, sep, found = pair.strip().partition(b"=")
+                if sep and key == name:
+                    values.append(found.strip().strip(b'"'))
+    return values

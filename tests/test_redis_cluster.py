@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,7 +19,7 @@ from asgi_kit import (
     utcnow,
 )
 
-from .cluster import LocalCluster
+from .cluster import LocalCluster, free_ports
 from .servers import unique_name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis_cluster]
@@ -114,15 +113,8 @@ def test_a_prefix_with_a_hash_tag_is_accepted(prefix: str, redis_cluster: LocalC
     assert RedisSessionDatabase(redis_cluster.url, cluster=True, key_prefix=prefix)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_cluster_raises_store_unavailable() -> None:
-    url = f"redis://127.0.0.1:{free_port()}/0"
+    url = f"redis://127.0.0.1:{free_ports(1)[0]}/0"
     store = RedisSessionDatabase(url, cluster=True, key_prefix="{test:down}:", timeout=1)
     s = new()
     try:

@@ -13,7 +13,10 @@ from fastapi.testclient import TestClient
 from asgi_kit import InMemorySessionDatabase, SessionDatabase
 from fastapi_users.extensions.session_manager import SessionManager
 
-from .stores import STORE_KINDS, open_store
+from .cluster import redis_cluster
+from .stores import KIND_MARKS, STORE_KINDS, open_store
+
+__all__ = ["redis_cluster"]  # a fixture: every test may ask for it by name
 
 
 @pytest.fixture
@@ -21,10 +24,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=[pytest.param(k, marks=KIND_MARKS.get(k, ())) for k in STORE_KINDS])
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SessionDatabase]:
     """Every store kind, each isolated and cleaned up (the contract suite runs on all)."""
-    async with open_store(request.param, tmp_path) as db:
+    kind = request.param
+    # Started once per run, and only when a test of this kind runs.
+    cluster = request.getfixturevalue("redis_cluster") if kind == "redis-cluster" else None
+    async with open_store(kind, tmp_path, cluster=cluster) as db:
         yield db
 
 

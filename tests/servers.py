@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import anyio
@@ -50,12 +51,15 @@ def reachable(address: tuple[str, int]) -> bool:
 
 def require(name: str, address: tuple[str, int]) -> None:
     """Skip (or, with ``CI`` set, fail) the calling test unless ``address`` is reachable."""
-    if reachable(address):
-        return
-    reason = f"{name} is not reachable at {address[0]}:{address[1]}"
+    if not reachable(address):
+        missing(f"{name} is not reachable at {address[0]}:{address[1]}", "start it")
+
+
+def missing(reason: str, fix: str) -> NoReturn:
+    """Skip the calling test for ``reason`` (``fix`` says what runs it), or fail under ``CI``."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI is set: store tests must run on CI", pytrace=False)
-    pytest.skip(f"{reason}; start it to run these tests (see README, Development)")
+    pytest.skip(f"{reason}; {fix} to run these tests (see README, Development)")
 
 
 def unique_name(prefix: str) -> str:

@@ -7,15 +7,21 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from asgi_kit import InMemorySessionDatabase, SessionDatabase
 
 if TYPE_CHECKING:
     from asgi_kit import RedisSessionDatabase, SQLAlchemySessionDatabase
 
+    from .cluster import LocalCluster
+
 from .proxy import TcpProxy
 from .servers import POSTGRES_ADDRESS, POSTGRES_URL, REDIS_ADDRESS, REDIS_URL, require, unique_name
 
-STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis", "redis-cluster"]
+# Kinds that need what only some machines have, so that ``-m "not redis_cluster"`` leaves them.
+KIND_MARKS = {"redis-cluster": pytest.mark.redis_cluster}
 
 
 def store_url(kind: str, tmp_path: Path) -> str:
@@ -33,24 +39,37 @@ def store_url(kind: str, tmp_path: Path) -> str:
 
 @asynccontextmanager
 async def open_store(
-    kind: str, tmp_path: Path, *, name: str | None = None, owner: bool | None = None
+    kind: str,
+    tmp_path: Path,
+    *,
+    name: str | None = None,
+    owner: bool | None = None,
+    cluster: LocalCluster | None = None,
 ) -> AsyncIterator[SessionDatabase]:
     """Open an isolated, empty store of ``kind``; drop its table or keys afterwards.
 
     Two calls with the same ``name`` (and ``tmp_path``) open the same data, as two app
     instances would; the owner cleans it up: by default the one that created it (``name``
-    None), else the one opened with ``owner=True``.
+    None), else the one opened with ``owner=True``. ``redis-cluster`` needs ``cluster``
+    (the ``redis_cluster`` fixture): a store made from its URL with ``cluster=True`` (a
+    ``RedisCluster`` client) under a hash-tagged prefix.
     """
     if kind == "memory":
         yield InMemorySessionDatabase()
         return
     owner = name is None if owner is None else owner
     name = name or unique_name("sessions")
-    url = store_url(kind, tmp_path)
-    if kind == "redis":
+    if kind in ("redis", "redis-cluster"):
         from asgi_kit import RedisSessionDatabase
 
-        redis_store = RedisSessionDatabase(url, key_prefix=f"test:{name}:")
+        if kind == "redis":
+            url = store_url(kind, tmp_path)
+            redis_store = RedisSessionDatabase(url, key_prefix=f"test:{name}:")
+        else:
+            assert cluster is not None, "redis-cluster stores need the redis_cluster fixture"
+            redis_store = RedisSessionDatabase(
+                cluster.url, cluster=True, key_prefix=f"{{test:{name}}}:"
+            )
         try:
             yield redis_store
         finally:
@@ -60,7 +79,7 @@ async def open_store(
         return
     from asgi_kit import SQLAlchemySessionDatabase
 
-    sql_store = SQLAlchemySessionDatabase(url, table_name=name)
+    sql_store = SQLAlchemySessionDatabase(store_url(kind, tmp_path), table_name=name)
     await sql_store.create_table()
     try:
         yield sql_store

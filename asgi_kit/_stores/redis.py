@@ -127,9 +127,12 @@ class RedisSessionDatabase:
     ``pop_expired``/``purge_expired``: run ``SessionManager.purge_periodically()`` (or
     this store's ``purge_periodically()``, which only counts) in a task.
 
-    Scripts reach keys derived from their arguments, as a single Redis server allows; on
-    Redis Cluster, put a hash tag in the prefix (``"{sessions}:"``) so all keys share a
-    slot. Connection and timeout errors raise ``StoreUnavailableError``.
+    Redis Cluster: pass a ``redis.asyncio.RedisCluster``, or a URL of any node with
+    ``cluster=True``. Scripts reach keys derived from their arguments, so every key of the
+    store must live in one hash slot: the prefix must hold a hash tag (``"{sessions}:"``),
+    else ``ConfigurationError``. One store then lives on one shard; spread the load with
+    several stores (prefixes with different tags). Connection and timeout errors raise
+    ``StoreUnavailableError``.
 
     Example::
 
@@ -138,18 +141,26 @@ class RedisSessionDatabase:
         app.include_router(manager.router, prefix="/auth/sessions")
         purger = asyncio.create_task(manager.purge_periodically(600))  # at start-up
         await store.aclose()  # at shutdown
+        cluster = RedisSessionDatabase("redis://10.0.0.5:7000", cluster=True, key_prefix="{myapp}:")
     """
 
     def __init__(
         self,
-        url_or_client: str | aioredis.Redis,
+        url_or_client: str | aioredis.Redis | aioredis.RedisCluster,
         *,
         key_prefix: str = "asgi_kit:",
+        cluster: bool = False,
         timeout: float = 5.0,
         expired_grace: timedelta | float = 3600,
     ) -> None:
         if not key_prefix:
             raise ConfigurationError("key_prefix must not be empty (clear() deletes by prefix)")
+        cluster = cluster or isinstance(url_or_client, aioredis.RedisCluster)
+        if cluster and not _hash_tag(key_prefix):
+            raise ConfigurationError(
+                f"key_prefix {key_prefix!r} has no hash tag: on Redis Cluster every key of the "
+                'store must share one slot, so put a tag first in the prefix, e.g. "{sessions}:"'
+            )
         self.key_prefix = key_prefix
         #: How long an expired session's keys outlive its deadline, for ``pop_expired``.
         self.expired_grace = as_interval(expired_grace, "expired_grace")
@@ -161,12 +172,18 @@ class RedisSessionDatabase:
             # (A BlockingConnectionPool would queue them instead, at ~15% of a GET's latency.)
             # One immediate retry on a broken connection (a restarted server), none after a
             # timeout: redis-py's default of ten retries would keep a request 50 s or more.
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(
-                url_or_client,
-                max_connections=1000,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
+            # (RedisCluster retries once after any error it may retry, timeouts included,
+            # re-reading the slot map; max_connections is then per node.)
+            options: dict[str, Any] = {
+                "max_connections": 1000,
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "retry": Retry(NoBackoff(), 1, supported_errors=(rex.ConnectionError,)),
+            }
+            self._redis: aioredis.Redis | aioredis.RedisCluster = (
+                aioredis.RedisCluster.from_url(url_or_client, **options)
+                if cluster
+                else aioredis.Redis.from_url(url_or_client, **options)
             )
         else:
             self._redis = url_or_client
@@ -184,6 +201,7 @@ class RedisSessionDatabase:
     async def get_by_token_digest(self, digest: str) -> Session | None:
         """Return the active session whose token has this SHA-256 hex digest, or None."""
         with _unavailable(self._timeout):
+            await self._read_slot_map()
             raw = await self._redis.get(self._session_key(digest))
         return _active(raw)
 
@@ -203,7 +221,8 @@ class RedisSessionDatabase:
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""
-        return _active(await self._run("delete", [], [str(session_id)]))
+        key = f"{self.key_prefix}id:{session_id}"
+        return _active(await self._run("delete", [key], [str(session_id)]))
 
     async def delete_for_user(self, user_id: UserId, *, keep: Sequence[UUID] = ()) -> list[Session]:
         """Delete all of a user's sessions except those in ``keep``; return the active ones."""
@@ -254,6 +273,7 @@ class RedisSessionDatabase:
         """Delete every key under the prefix (with SCAN, never KEYS); for tests and operations."""
         pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.key_prefix) + "*"
         with _unavailable():
+            await self._read_slot_map()
             batch: list[Any] = []
             async for key in self._redis.scan_iter(match=pattern, count=1000):
                 batch.append(key)
@@ -270,7 +290,20 @@ class RedisSessionDatabase:
 
     async def _run(self, script: str, keys: list[str], args: Sequence[str | int]) -> Any:
         with _unavailable(self._timeout):
+            await self._read_slot_map()
             return await self._scripts[script](keys=keys, args=[self.key_prefix, *args])
+
+    async def _read_slot_map(self) -> None:
+        # redis-py's RedisCluster (8.1) picks a command's node before it has read the slot
+        # map, so its first commands go to random nodes; a burst of them fails (the MOVED
+        # replies reset connections other calls use, and a create retried after it ran
+        # reports a duplicate). initialize() reads the map once, then returns at once; it
+        # raises RedisClusterException when no node answers.
+        if isinstance(self._redis, aioredis.RedisCluster):
+            try:
+                await self._redis.initialize()
+            except rex.RedisClusterException as exc:
+                raise store_unavailable("redis", exc) from exc
 
     def _session_key(self, digest: str) -> str:
         return f"{self.key_prefix}s2:{digest}"
@@ -293,6 +326,17 @@ class RedisSessionDatabase:
         # ended (expires_at in the past): pop_expired must still find it to report it.
         expire_ms = max(-(-micros // 1000), int(time.time() * 1000)) + self._grace_ms
         return [_encode(session), ref, expire_ms, micros, member]
+
+
+def _hash_tag(key_prefix: str) -> str:
+    """The hash tag Redis Cluster hashes every key under ``key_prefix`` by ("" if none).
+
+    Redis hashes what lies between a key's first "{" and the first "}" after it, if not
+    empty. Both must be in the prefix: else a user id later in the key could pick the slot.
+    """
+    start = key_prefix.find("{")
+    end = key_prefix.find("}", start + 1)
+    return key_prefix[start + 1 : end] if 0 <= start < end - 1 else ""
 
 
 def _active(raw: bytes | str | None) -> Session | None:

@@ -6,6 +6,10 @@ unicode), so every compound value puts its fixed-length part first and the user 
 after one separator: an id key holds "<digest>:<user id>" (64 hex characters, then the
 id from byte 66) and a deadlines member is "<session id>:<user id>" (36, then from 38).
 Lua's string.sub counts bytes; the fixed-length parts are ASCII, so the offsets hold.
+
+Every script is given at least one of the keys it touches in KEYS: Redis Cluster sends a
+script to the node that serves the slot of its KEYS. The keys it derives (``p .. ...``)
+share that slot because the prefix ``p`` holds the hash tag (the store checks it).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ for _, sid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
   if value then out[#out + 1] = value else take(sid, ARGV[2]); forget(ARGV[2], sid) end
 end
 return out""",
+    # KEYS: id (unused by the body: it names the slot, so RedisCluster can route the call).
     # ARGV: p, sid.
     "delete": "return take(ARGV[2], false)",
     # KEYS: user. ARGV: p, uid, ids to keep...

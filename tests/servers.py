@@ -55,11 +55,11 @@ def require(name: str, address: tuple[str, int]) -> None:
         missing(f"{name} is not reachable at {address[0]}:{address[1]}", "start it")
 
 
-def missing(reason: str, fix: str) -> NoReturn:
+def missing(reason: str, fix: str | None = None) -> NoReturn:
     """Skip the calling test for ``reason`` (``fix`` says what runs it), or fail under ``CI``."""
     if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI is set: store tests must run on CI", pytrace=False)
-    pytest.skip(f"{reason}; {fix} to run these tests (see README, Development)")
+        pytest.fail(f"{reason}, and CI is set: these tests must run on CI", pytrace=False)
+    pytest.skip(reason if fix is None else f"{reason}; {fix} to run these tests (see README)")
 
 
 def unique_name(prefix: str) -> str:
@@ -85,13 +85,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def missing(reason: str) -> None:
-    """Skip the calling test for ``reason`` (fail it instead under ``CI``)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}, and CI is set: these tests must run on CI", pytrace=False)
-    pytest.skip(reason)
 
 
 class ServerProcess:

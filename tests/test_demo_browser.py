@@ -233,3 +233,84 @@ def test_user_agent_parser(browser: Any, demo_url: str) -> None:
         assert dict(zip(USER_AGENTS, shown, strict=True)) == USER_AGENTS
     finally:
         device.close()
+
+
+# ---- the token in an HttpOnly cookie ---------------------------------------------------------
+
+COOKIE = "asgi_kit_session"
+POLL_MS = 20_000  # the page's refresh interval (static/app.js)
+WEB_STORAGE = (
+    "[document.cookie, JSON.stringify(Object.entries(sessionStorage)),"
+    " JSON.stringify(Object.entries(localStorage))]"
+)
+
+
+def sign_in_for_token(device: Device, username: str) -> str:
+    """Sign in through the page; return the bearer token its own login response carried."""
+    with device.page.expect_response(lambda r: r.url.endswith("/auth/login")) as login:
+        device.sign_in(username)
+    token: str = login.value.json()["access_token"]
+    return token
+
+
+def session_cookie(context: Any) -> dict[str, Any]:
+    (found,) = [c for c in context.cookies() if c["name"] == COOKIE]
+    return dict(found)
+
+
+def test_the_token_is_unreadable_from_the_pages_scripts(browser: Any, demo_url: str) -> None:
+    device = Device(browser, demo_url)
+    try:
+        token = sign_in_for_token(device, "alice")
+        readable = device.page.evaluate(WEB_STORAGE)
+        assert all(token not in place for place in readable), readable
+        assert readable == ["", "[]", "[]"]
+        cookie = session_cookie(device.context)
+        assert cookie["value"] == token
+        assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)
+        assert (cookie["domain"], cookie["path"]) == ("127.0.0.1", "/")
+        # The page's fetches are signed in all the same: the browser sends the cookie.
+        me = device.page.evaluate("fetch('/me').then(r => r.json())")
+        assert me["username"] == "alice"
+        assert device.errors == []
+    finally:
+        device.close()
+
+
+def test_two_tabs_share_the_session_and_a_logout_in_one_signs_the_other_out(
+    sync_api: ModuleType, browser: Any, demo_url: str
+) -> None:
+    expect = sync_api.expect
+    tab_a = Device(browser, demo_url)
+    try:
+        sign_in_for_token(tab_a, "bob")
+        tab_b = tab_a.context.new_page()  # a second tab of the same browser
+        tab_b.set_default_timeout(TIMEOUT_MS)
+        tab_b.clock.install()  # its 20-second refresh, without waiting 20 seconds
+        tab_b.goto(demo_url)
+        expect(tab_b.locator("#sessions-view")).to_be_visible()  # signed in by the cookie
+        expect(tab_b.locator("#sessions-body tr.current")).to_have_count(1)
+        assert tab_b.evaluate("document.visibilityState") == "visible"
+
+        tab_a.page.click("#logout")
+        expect(tab_a.page.locator("#login-view")).to_be_visible()
+        expect(tab_b.locator("#sessions-view")).to_be_visible()  # not told yet
+        tab_b.clock.run_for(POLL_MS)  # its next periodic refresh finds the session gone
+        expect(tab_b.locator("#login-view")).to_be_visible()
+        expect(tab_b.locator("#notice")).to_contain_text("Your session has ended")
+
+        # Signed in again from tab B; "Log out everywhere" in tab A; tab B's next click.
+        tab_b.fill("#username", "bob")
+        tab_b.fill("#password", "demo")
+        tab_b.click("#login-submit")
+        expect(tab_b.locator("#sessions-view")).to_be_visible()
+        tab_a.page.reload()
+        expect(tab_a.page.locator("#sessions-view")).to_be_visible()
+        tab_a.page.click("#logout-everywhere")
+        expect(tab_a.page.locator("#login-view")).to_be_visible()
+        tab_b.click("#refresh")
+        expect(tab_b.locator("#login-view")).to_be_visible()
+        assert tab_b.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
+        assert tab_a.errors == []
+    finally:
+        tab_a.close()

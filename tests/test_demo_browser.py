@@ -8,13 +8,19 @@ The screenshot of the sessions page is saved to ``artifacts/sessions-page.png``.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx2
 import pytest
 
 from .test_demo_command import ROOT, demo_process, free_port
@@ -314,3 +320,128 @@ def test_two_tabs_share_the_session_and_a_logout_in_one_signs_the_other_out(
         assert tab_a.errors == []
     finally:
         tab_a.close()
+
+
+# ---- a page of another origin --------------------------------------------------------------
+
+ATTACKER_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>Free kittens</title>
+<iframe name="f0"></iframe><iframe name="f1"></iframe><iframe name="f2"></iframe>
+<form method="POST" target="f0" action="{demo}/auth/sessions/{victim}"></form>
+<form method="POST" target="f1" action="{demo}/auth/logout"></form>
+<form method="POST" target="f2" action="{demo}/auth/login">
+  <input name="username" value="bob"><input name="password" value="demo"></form>
+<script>
+  for (const form of document.forms) form.submit();
+  const attempts = {attempts};
+  Promise.all(attempts.map(([method, path, mode]) =>
+    fetch("{demo}" + path, {{method, mode, credentials: "include"}}).then(
+      (r) => `${{method}} ${{path}} ${{mode}}: ${{r.type}} ${{r.status}}`,
+      (e) => `${{method}} ${{path}} ${{mode}}: ${{e.name}}`)))
+    .then((results) => {{ window.results = results; }});
+</script>
+"""
+
+
+@contextmanager
+def other_origin(page: str) -> Iterator[str]:
+    """A second HTTP server on 127.0.0.1 (another port: another origin) serving ``page``."""
+    body = page.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+def test_a_page_of_another_origin_cannot_revoke_sessions(
+    sync_api: ModuleType, browser: Any, demo_url: str
+) -> None:
+    expect = sync_api.expect
+    laptop = Device(browser, demo_url)
+    try:
+        token = sign_in_for_token(laptop, "alice")
+        with httpx2.Client(base_url=demo_url, timeout=10) as api:
+            phone = api.post("/auth/login", json={"username": "alice", "password": "demo"})
+            victim = phone.json()["session_id"]
+            listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+            before = sorted(s["id"] for s in listed.json())
+        assert len(before) == 2
+        attempts = [
+            ["DELETE", "/auth/sessions", "no-cors"],
+            ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
+            ["DELETE", "/auth/sessions", "cors"],
+            ["DELETE", f"/admin/sessions/{victim}", "cors"],
+            ["POST", "/auth/logout", "no-cors"],
+            ["POST", f"/auth/sessions/{victim}", "no-cors"],
+        ]
+        page = ATTACKER_PAGE.format(demo=demo_url, victim=victim, attempts=json.dumps(attempts))
+        reached: list[Any] = []  # what the browser did send to the demo, and the answers
+        laptop.context.on(
+            "response", lambda r: reached.append(r) if r.url.startswith(demo_url) else None
+        )
+        with other_origin(page) as attacker:
+            assert attacker != demo_url
+            evil = laptop.context.new_page()  # a tab of the signed-in browser
+            evil.set_default_timeout(TIMEOUT_MS)
+            evil.goto(attacker)
+            evil.wait_for_function("window.results !== undefined")
+            deadline = time.monotonic() + TIMEOUT_MS / 1000
+            while len(reached) < 5 and time.monotonic() < deadline:  # 3 forms, 2 POSTs
+                evil.wait_for_timeout(50)
+            results = evil.evaluate("window.results")
+            form = [r.request for r in reached if r.request.resource_type == "document"]
+            sent = next(r for r in form if r.url.endswith("/auth/logout")).all_headers()
+            evil.close()
+
+        # Fetch: a DELETE is never sent (no-cors forbids it; cors needs a preflight the
+        # demo does not grant); the simple POSTs are sent, and refused.
+        assert results == [
+            "DELETE /auth/sessions no-cors: TypeError",
+            f"DELETE /auth/sessions/{victim} no-cors: TypeError",
+            "DELETE /auth/sessions cors: TypeError",
+            f"DELETE /admin/sessions/{victim} cors: TypeError",
+            "POST /auth/logout no-cors: opaque 0",
+            f"POST /auth/sessions/{victim} no-cors: opaque 0",
+        ]
+        answers = sorted((r.request.method, r.url[len(demo_url) :], r.status) for r in reached)
+        assert answers == sorted(
+            [
+                ("POST", f"/auth/sessions/{victim}", 405),  # form
+                ("POST", "/auth/logout", 403),  # form
+                ("POST", "/auth/login", 403),  # form: no signing alice's browser in as bob
+                ("POST", "/auth/logout", 403),  # fetch
+                ("POST", f"/auth/sessions/{victim}", 405),  # fetch
+            ]
+        )
+        # Same site (127.0.0.1, another port), so SameSite=Lax let the cookie go along with
+        # the form: the Origin check is what refused it.
+        assert (sent["origin"], sent["sec-fetch-site"]) == (attacker, "same-site")
+        assert f"{COOKIE}={token}" in sent.get("cookie", "")
+
+        with httpx2.Client(base_url=demo_url, timeout=10) as api:
+            listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+        assert sorted(s["id"] for s in listed.json()) == before
+        assert session_cookie(laptop.context)["value"] == token  # still alice's session
+        laptop.page.click("#refresh")
+        expect(laptop.rows()).to_have_count(2)
+        assert laptop.errors == []
+    finally:
+        laptop.close()

@@ -3,6 +3,8 @@
 Playwright for Python drives Debian's ``/usr/bin/chromium`` (never a downloaded browser).
 Without Playwright or Chromium the test skips with the reason; with ``CI`` set it fails.
 The screenshot of the sessions page is saved to ``artifacts/sessions-page.png``.
+The token lives in an HttpOnly cookie: the tests check the page's scripts cannot read it,
+that tabs of one browser share it, and that a page of another origin cannot use it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def browser(sync_api: ModuleType) -> Iterator[Any]:
 
 
 class Device:
-    """One browser context (its own sessionStorage: a device) with one page on the demo."""
+    """One browser context (its own cookie jar: a device) with one page on the demo."""
 
     def __init__(self, browser: Any, url: str, **context_options: Any) -> None:
         self.context = browser.new_context(**context_options)
@@ -184,7 +186,7 @@ def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[D
     expect(phone.page.locator("#login-view")).to_be_visible()
     expect(phone.page.locator("#sessions-view")).to_be_hidden()
     expect(phone.page.locator("#notice")).to_contain_text("Your session has ended")
-    assert phone.page.evaluate("sessionStorage.length") == 0
+    assert phone.page.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
 
     laptop.page.click("#refresh")  # the laptop's own session is untouched
     expect(laptop.rows()).to_have_count(1)

@@ -385,7 +385,7 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
             victim = phone.json()["session_id"]
             listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
             before = sorted(s["id"] for s in listed.json())
-        assert len(before) == 2
+        assert victim in before  # with alice's sessions of the tests before, if any
         attempts = [
             ["DELETE", "/auth/sessions", "no-cors"],
             ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
@@ -443,7 +443,7 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
         assert sorted(s["id"] for s in listed.json()) == before
         assert session_cookie(laptop.context)["value"] == token  # still alice's session
         laptop.page.click("#refresh")
-        expect(laptop.rows()).to_have_count(2)
+        expect(laptop.rows()).to_have_count(len(before))
         assert laptop.errors == []
     finally:
         laptop.close()

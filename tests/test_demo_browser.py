@@ -145,6 +145,17 @@ def devices(browser: Any, demo_url: str) -> Iterator[list[Device]]:
         phone.close()
 
 
+@pytest.fixture
+def device(browser: Any, demo_url: str) -> Iterator[Device]:
+    """One signed-out browser (a context with one page) on the demo, closed afterwards."""
+    one = Device(browser, demo_url)
+    try:
+        yield one
+        assert one.errors == []
+    finally:
+        one.close()
+
+
 def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[Device]) -> None:
     expect = sync_api.expect
     laptop, phone = devices
@@ -266,62 +277,55 @@ def session_cookie(context: Any) -> dict[str, Any]:
     return dict(found)
 
 
-def test_the_token_is_unreadable_from_the_pages_scripts(browser: Any, demo_url: str) -> None:
-    device = Device(browser, demo_url)
-    try:
-        token = sign_in_for_token(device, "alice")
-        readable = device.page.evaluate(WEB_STORAGE)
-        assert all(token not in place for place in readable), readable
-        assert readable == ["", "[]", "[]"]
-        cookie = session_cookie(device.context)
-        assert cookie["value"] == token
-        assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)
-        assert (cookie["domain"], cookie["path"]) == ("127.0.0.1", "/")
-        # The page's fetches are signed in all the same: the browser sends the cookie.
-        me = device.page.evaluate("fetch('/me').then(r => r.json())")
-        assert me["username"] == "alice"
-        assert device.errors == []
-    finally:
-        device.close()
+def test_the_token_is_unreadable_from_the_pages_scripts(device: Device) -> None:
+    token = sign_in_for_token(device, "alice")
+    readable = device.page.evaluate(WEB_STORAGE)
+    assert all(token not in place for place in readable), readable
+    assert readable == ["", "[]", "[]"]
+    cookie = session_cookie(device.context)
+    assert cookie["value"] == token
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)
+    assert (cookie["domain"], cookie["path"]) == ("127.0.0.1", "/")
+    # The page's fetches are signed in all the same: the browser sends the cookie.
+    me = device.page.evaluate("fetch('/me').then(r => r.json())")
+    assert me["username"] == "alice"
+    assert device.errors == []
 
 
 def test_two_tabs_share_the_session_and_a_logout_in_one_signs_the_other_out(
-    sync_api: ModuleType, browser: Any, demo_url: str
+    sync_api: ModuleType, device: Device, demo_url: str
 ) -> None:
     expect = sync_api.expect
-    tab_a = Device(browser, demo_url)
-    try:
-        sign_in_for_token(tab_a, "bob")
-        tab_b = tab_a.context.new_page()  # a second tab of the same browser
-        tab_b.set_default_timeout(TIMEOUT_MS)
-        tab_b.clock.install()  # its 20-second refresh, without waiting 20 seconds
-        tab_b.goto(demo_url)
-        expect(tab_b.locator("#sessions-view")).to_be_visible()  # signed in by the cookie
-        expect(tab_b.locator("#sessions-body tr.current")).to_have_count(1)
-        assert tab_b.evaluate("document.visibilityState") == "visible"
+    tab_a = device
+    sign_in_for_token(tab_a, "bob")
+    tab_b = tab_a.context.new_page()  # a second tab of the same browser
+    tab_b.set_default_timeout(TIMEOUT_MS)
+    tab_b.clock.install()  # its 20-second refresh, without waiting 20 seconds
+    tab_b.goto(demo_url)
+    expect(tab_b.locator("#sessions-view")).to_be_visible()  # signed in by the cookie
+    expect(tab_b.locator("#sessions-body tr.current")).to_have_count(1)
+    assert tab_b.evaluate("document.visibilityState") == "visible"
 
-        tab_a.page.click("#logout")
-        expect(tab_a.page.locator("#login-view")).to_be_visible()
-        expect(tab_b.locator("#sessions-view")).to_be_visible()  # not told yet
-        tab_b.clock.run_for(POLL_MS)  # its next periodic refresh finds the session gone
-        expect(tab_b.locator("#login-view")).to_be_visible()
-        expect(tab_b.locator("#notice")).to_contain_text("Your session has ended")
+    tab_a.page.click("#logout")
+    expect(tab_a.page.locator("#login-view")).to_be_visible()
+    expect(tab_b.locator("#sessions-view")).to_be_visible()  # not told yet
+    tab_b.clock.run_for(POLL_MS)  # its next periodic refresh finds the session gone
+    expect(tab_b.locator("#login-view")).to_be_visible()
+    expect(tab_b.locator("#notice")).to_contain_text("Your session has ended")
 
-        # Signed in again from tab B; "Log out everywhere" in tab A; tab B's next click.
-        tab_b.fill("#username", "bob")
-        tab_b.fill("#password", "demo")
-        tab_b.click("#login-submit")
-        expect(tab_b.locator("#sessions-view")).to_be_visible()
-        tab_a.page.reload()
-        expect(tab_a.page.locator("#sessions-view")).to_be_visible()
-        tab_a.page.click("#logout-everywhere")
-        expect(tab_a.page.locator("#login-view")).to_be_visible()
-        tab_b.click("#refresh")
-        expect(tab_b.locator("#login-view")).to_be_visible()
-        assert tab_b.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
-        assert tab_a.errors == []
-    finally:
-        tab_a.close()
+    # Signed in again from tab B; "Log out everywhere" in tab A; tab B's next click.
+    tab_b.fill("#username", "bob")
+    tab_b.fill("#password", "demo")
+    tab_b.click("#login-submit")
+    expect(tab_b.locator("#sessions-view")).to_be_visible()
+    tab_a.page.reload()
+    expect(tab_a.page.locator("#sessions-view")).to_be_visible()
+    tab_a.page.click("#logout-everywhere")
+    expect(tab_a.page.locator("#login-view")).to_be_visible()
+    tab_b.click("#refresh")
+    expect(tab_b.locator("#login-view")).to_be_visible()
+    assert tab_b.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
+    assert tab_a.errors == []
 
 
 # ---- a page of another origin --------------------------------------------------------------
@@ -374,76 +378,73 @@ def other_origin(page: str) -> Iterator[str]:
 
 
 def test_a_page_of_another_origin_cannot_revoke_sessions(
-    sync_api: ModuleType, browser: Any, demo_url: str
+    sync_api: ModuleType, device: Device, demo_url: str
 ) -> None:
     expect = sync_api.expect
-    laptop = Device(browser, demo_url)
-    try:
-        token = sign_in_for_token(laptop, "alice")
-        with httpx2.Client(base_url=demo_url, timeout=10) as api:
-            phone = api.post("/auth/login", json={"username": "alice", "password": "demo"})
-            victim = phone.json()["session_id"]
-            listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
-            before = sorted(s["id"] for s in listed.json())
-        assert victim in before  # with alice's sessions of the tests before, if any
-        attempts = [
-            ["DELETE", "/auth/sessions", "no-cors"],
-            ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
-            ["DELETE", "/auth/sessions", "cors"],
-            ["DELETE", f"/admin/sessions/{victim}", "cors"],
-            ["POST", "/auth/logout", "no-cors"],
-            ["POST", f"/auth/sessions/{victim}", "no-cors"],
-        ]
-        page = ATTACKER_PAGE.format(demo=demo_url, victim=victim, attempts=json.dumps(attempts))
-        reached: list[Any] = []  # what the browser did send to the demo, and the answers
-        laptop.context.on(
-            "response", lambda r: reached.append(r) if r.url.startswith(demo_url) else None
-        )
-        with other_origin(page) as attacker:
-            assert attacker != demo_url
-            evil = laptop.context.new_page()  # a tab of the signed-in browser
-            evil.set_default_timeout(TIMEOUT_MS)
-            evil.goto(attacker)
-            evil.wait_for_function("window.results !== undefined")
-            deadline = time.monotonic() + TIMEOUT_MS / 1000
-            while len(reached) < 5 and time.monotonic() < deadline:  # 3 forms, 2 POSTs
-                evil.wait_for_timeout(50)
-            results = evil.evaluate("window.results")
-            form = [r.request for r in reached if r.request.resource_type == "document"]
-            sent = next(r for r in form if r.url.endswith("/auth/logout")).all_headers()
-            evil.close()
+    laptop = device
+    token = sign_in_for_token(laptop, "alice")
+    with httpx2.Client(base_url=demo_url, timeout=10) as api:
+        phone = api.post("/auth/login", json={"username": "alice", "password": "demo"})
+        victim = phone.json()["session_id"]
+        listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+        before = sorted(s["id"] for s in listed.json())
+    assert victim in before  # with alice's sessions of the tests before, if any
+    attempts = [
+        ["DELETE", "/auth/sessions", "no-cors"],
+        ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
+        ["DELETE", "/auth/sessions", "cors"],
+        ["DELETE", f"/admin/sessions/{victim}", "cors"],
+        ["POST", "/auth/logout", "no-cors"],
+        ["POST", f"/auth/sessions/{victim}", "no-cors"],
+    ]
+    page = ATTACKER_PAGE.format(demo=demo_url, victim=victim, attempts=json.dumps(attempts))
+    reached: list[Any] = []  # what the browser did send to the demo, and the answers
+    laptop.context.on(
+        "response", lambda r: reached.append(r) if r.url.startswith(demo_url) else None
+    )
+    with other_origin(page) as attacker:
+        assert attacker != demo_url
+        evil = laptop.context.new_page()  # a tab of the signed-in browser
+        evil.set_default_timeout(TIMEOUT_MS)
+        evil.goto(attacker)
+        evil.wait_for_function("window.results !== undefined")
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(reached) < 5 and time.monotonic() < deadline:  # 3 forms, 2 POSTs
+            evil.wait_for_timeout(50)
+        results = evil.evaluate("window.results")
+        form = [r.request for r in reached if r.request.resource_type == "document"]
+        sent = next(r for r in form if r.url.endswith("/auth/logout")).all_headers()
+        evil.close()
 
-        # Fetch: a DELETE is never sent (no-cors forbids it; cors needs a preflight the
-        # demo does not grant); the simple POSTs are sent, and refused.
-        assert results == [
-            "DELETE /auth/sessions no-cors: TypeError",
-            f"DELETE /auth/sessions/{victim} no-cors: TypeError",
-            "DELETE /auth/sessions cors: TypeError",
-            f"DELETE /admin/sessions/{victim} cors: TypeError",
-            "POST /auth/logout no-cors: opaque 0",
-            f"POST /auth/sessions/{victim} no-cors: opaque 0",
+    # Fetch: a DELETE is never sent (no-cors forbids it; cors needs a preflight the
+    # demo does not grant); the simple POSTs are sent, and refused.
+    assert results == [
+        "DELETE /auth/sessions no-cors: TypeError",
+        f"DELETE /auth/sessions/{victim} no-cors: TypeError",
+        "DELETE /auth/sessions cors: TypeError",
+        f"DELETE /admin/sessions/{victim} cors: TypeError",
+        "POST /auth/logout no-cors: opaque 0",
+        f"POST /auth/sessions/{victim} no-cors: opaque 0",
+    ]
+    answers = sorted((r.request.method, r.url[len(demo_url) :], r.status) for r in reached)
+    assert answers == sorted(
+        [
+            ("POST", f"/auth/sessions/{victim}", 405),  # form
+            ("POST", "/auth/logout", 403),  # form
+            ("POST", "/auth/login", 403),  # form: no signing alice's browser in as bob
+            ("POST", "/auth/logout", 403),  # fetch
+            ("POST", f"/auth/sessions/{victim}", 405),  # fetch
         ]
-        answers = sorted((r.request.method, r.url[len(demo_url) :], r.status) for r in reached)
-        assert answers == sorted(
-            [
-                ("POST", f"/auth/sessions/{victim}", 405),  # form
-                ("POST", "/auth/logout", 403),  # form
-                ("POST", "/auth/login", 403),  # form: no signing alice's browser in as bob
-                ("POST", "/auth/logout", 403),  # fetch
-                ("POST", f"/auth/sessions/{victim}", 405),  # fetch
-            ]
-        )
-        # Same site (127.0.0.1, another port), so SameSite=Lax let the cookie go along with
-        # the form: the Origin check is what refused it.
-        assert (sent["origin"], sent["sec-fetch-site"]) == (attacker, "same-site")
-        assert f"{COOKIE}={token}" in sent.get("cookie", "")
+    )
+    # Same site (127.0.0.1, another port), so SameSite=Lax let the cookie go along with
+    # the form: the Origin check is what refused it.
+    assert (sent["origin"], sent["sec-fetch-site"]) == (attacker, "same-site")
+    assert f"{COOKIE}={token}" in sent.get("cookie", "")
 
-        with httpx2.Client(base_url=demo_url, timeout=10) as api:
-            listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
-        assert sorted(s["id"] for s in listed.json()) == before
-        assert session_cookie(laptop.context)["value"] == token  # still alice's session
-        laptop.page.click("#refresh")
-        expect(laptop.rows()).to_have_count(len(before))
-        assert laptop.errors == []
-    finally:
-        laptop.close()
+    with httpx2.Client(base_url=demo_url, timeout=10) as api:
+        listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert sorted(s["id"] for s in listed.json()) == before
+    assert session_cookie(laptop.context)["value"] == token  # still alice's session
+    laptop.page.click("#refresh")
+    expect(laptop.rows()).to_have_count(len(before))
+    assert laptop.errors == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from examples.demo.files import is_safe_path
 from examples.demo.settings import SAMPLE_FILES, Settings, redact, sqlite_path
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"
+COOKIE = "asgi_kit_session"
+#: TestClient's own origin (its default base_url): the page's requests come from here.
+SAME_ORIGIN = {"Origin": "http://testserver"}
+ELSEWHERE = {"Origin": "http://127.0.0.1:9999"}
 BOB = "b0b00000-0000-4000-8000-000000000002"
 LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile Safari/604.1"
@@ -141,6 +146,100 @@ def test_passwords_are_hashed_with_a_salt_per_user() -> None:
     assert accounts.verify("alice", "\ud800") is None  # lone surrogates do not crash it
 
 
+# ---- the session cookie ------------------------------------------------------------------
+
+
+def set_cookie(reply: Any) -> Any:
+    """The ``Set-Cookie`` of ``reply`` for the session cookie, parsed."""
+    jar: SimpleCookie = SimpleCookie()
+    jar.load(reply.headers["set-cookie"])
+    return jar[COOKIE]
+
+
+def test_login_sets_an_httponly_cookie_and_still_returns_the_token(demo: TestClient) -> None:
+    reply = demo.post(
+        "/auth/login", data={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN
+    )
+    assert reply.status_code == 200
+    token = reply.json()["access_token"]
+    morsel = set_cookie(reply)
+    assert morsel.value == token
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "lax"
+    assert morsel["path"] == "/"
+    assert not morsel["secure"]  # plain http, as on http://127.0.0.1:8000
+    assert 604790 <= int(morsel["max-age"]) <= 604800  # SESSION_LIFETIME
+    by_cookie = demo.get("/me").json()  # no Authorization header: the cookie
+    assert by_cookie == demo.get("/me", headers=bearer(token)).json()
+    assert by_cookie["username"] == "alice"
+
+
+def test_the_cookie_is_secure_over_https(
+    settings: Settings, accounts: accounts_module.Accounts
+) -> None:
+    with TestClient(create_app(settings, accounts), base_url="https://testserver") as client:
+        reply = client.post("/auth/login", json={"username": "bob", "password": "demo"})
+    assert set_cookie(reply)["secure"] is True
+
+
+def test_a_login_from_another_origin_is_refused(demo: TestClient) -> None:
+    """Login CSRF: a page elsewhere must not sign this browser in to the account it picks."""
+    for headers in (ELSEWHERE, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        reply = demo.post(
+            "/auth/login", data={"username": "bob", "password": "demo"}, headers=headers
+        )
+        assert (reply.status_code, reply.json()) == (403, {"detail": "CSRF_FAILED"})
+        assert "set-cookie" not in reply.headers
+    alice = sign_in(demo, "alice")
+    assert demo.get(f"/admin/sessions/users/{BOB}", headers=bearer(alice)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/auth/sessions"),
+        ("DELETE", "/auth/sessions?keep_current=true"),
+        ("DELETE", "/auth/sessions/{session_id}"),
+        ("DELETE", "/admin/sessions/{session_id}"),
+        ("DELETE", f"/admin/sessions/users/{ALICE}"),
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/sessions/{session_id}"),
+        ("POST", "/auth/sessions"),
+    ],
+)
+def test_the_cookie_changes_state_only_from_the_pages_origin(
+    demo: TestClient, method: str, path: str
+) -> None:
+    token = demo.post(
+        "/auth/login", json={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN
+    ).json()["access_token"]
+    session_id = demo.get("/me").json()["session_id"]
+    url = path.format(session_id=session_id)
+    for headers in ({}, ELSEWHERE, {**SAME_ORIGIN, "Sec-Fetch-Site": "cross-site"}):
+        reply = demo.request(method, url, headers=headers)
+        assert reply.status_code in (403, 405), (headers, reply.status_code)
+        assert demo.get("/me", headers=bearer(token)).status_code == 200  # nothing ended
+    if method == "DELETE":
+        assert demo.request(method, url, headers=SAME_ORIGIN).status_code == 204
+        kept = "keep_current" in path
+        assert demo.get("/me", headers=bearer(token)).status_code == (200 if kept else 401)
+
+
+def test_logout_ends_this_session_and_clears_the_cookie(demo: TestClient) -> None:
+    phone = sign_in(demo, user_agent=PHONE)
+    demo.post("/auth/login", json={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN)
+    reply = demo.post("/auth/logout", headers=SAME_ORIGIN)
+    assert reply.status_code == 204
+    assert set_cookie(reply)["max-age"] == "0"
+    assert demo.get("/me").status_code == 401
+    assert [s["user_agent"] for s in demo.get("/auth/sessions", headers=bearer(phone)).json()] == [
+        PHONE
+    ]
+    assert demo.post("/auth/logout", headers=SAME_ORIGIN).status_code == 401
+    assert demo.post("/auth/logout", headers=bearer(phone)).status_code == 204  # API clients too
+    assert demo.get("/me", headers=bearer(phone)).status_code == 401
+
+
 # ---- /me and the session API -----------------------------------------------------------
 
 
@@ -217,6 +316,7 @@ def test_bob_is_not(demo: TestClient, method: str, path: str) -> None:
     reply = demo.request(method, path, headers=bearer(sign_in(demo, "bob")))
     assert reply.status_code == 403
     assert reply.json() == {"detail": "NOT_AN_ADMIN"}
+    demo.cookies.clear()  # bob's login left its cookie in the client's jar
     assert demo.request(method, path).status_code == 401
 
 
@@ -390,7 +490,8 @@ def test_page_is_served_without_external_assets(demo: TestClient) -> None:
     for asset in ("/static/app.js", "/static/app.css", "/static/favicon.svg"):
         assert demo.get(asset).status_code == 200
     script = demo.get("/static/app.js").text
-    assert "sessionStorage" in script
+    for storage in ("sessionStorage", "localStorage", "document.cookie", "access_token"):
+        assert storage not in script  # the token stays in the HttpOnly cookie
     assert "innerHTML" not in script  # user agents are shown as text, never parsed as HTML
 
 

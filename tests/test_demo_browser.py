@@ -3,18 +3,26 @@
 Playwright for Python drives Debian's ``/usr/bin/chromium`` (never a downloaded browser).
 Without Playwright or Chromium the test skips with the reason; with ``CI`` set it fails.
 The screenshot of the sessions page is saved to ``artifacts/sessions-page.png``.
+The token lives in an HttpOnly cookie: the tests check the page's scripts cannot read it,
+that tabs of one browser share it, and that a page of another origin cannot use it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx2
 import pytest
 
 from .test_demo_command import ROOT, demo_process, free_port
@@ -91,7 +99,7 @@ def browser(sync_api: ModuleType) -> Iterator[Any]:
 
 
 class Device:
-    """One browser context (its own sessionStorage: a device) with one page on the demo."""
+    """One browser context (its own cookie jar: a device) with one page on the demo."""
 
     def __init__(self, browser: Any, url: str, **context_options: Any) -> None:
         self.context = browser.new_context(**context_options)
@@ -137,6 +145,17 @@ def devices(browser: Any, demo_url: str) -> Iterator[list[Device]]:
         phone.close()
 
 
+@pytest.fixture
+def device(browser: Any, demo_url: str) -> Iterator[Device]:
+    """One signed-out browser (a context with one page) on the demo, closed afterwards."""
+    one = Device(browser, demo_url)
+    try:
+        yield one
+        assert one.errors == []
+    finally:
+        one.close()
+
+
 def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[Device]) -> None:
     expect = sync_api.expect
     laptop, phone = devices
@@ -178,7 +197,7 @@ def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[D
     expect(phone.page.locator("#login-view")).to_be_visible()
     expect(phone.page.locator("#sessions-view")).to_be_hidden()
     expect(phone.page.locator("#notice")).to_contain_text("Your session has ended")
-    assert phone.page.evaluate("sessionStorage.length") == 0
+    assert phone.page.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
 
     laptop.page.click("#refresh")  # the laptop's own session is untouched
     expect(laptop.rows()).to_have_count(1)
@@ -233,3 +252,199 @@ def test_user_agent_parser(browser: Any, demo_url: str) -> None:
         assert dict(zip(USER_AGENTS, shown, strict=True)) == USER_AGENTS
     finally:
         device.close()
+
+
+# ---- the token in an HttpOnly cookie ---------------------------------------------------------
+
+COOKIE = "asgi_kit_session"
+POLL_MS = 20_000  # the page's refresh interval (static/app.js)
+WEB_STORAGE = (
+    "[document.cookie, JSON.stringify(Object.entries(sessionStorage)),"
+    " JSON.stringify(Object.entries(localStorage))]"
+)
+
+
+def sign_in_for_token(device: Device, username: str) -> str:
+    """Sign in through the page; return the bearer token its own login response carried."""
+    with device.page.expect_response(lambda r: r.url.endswith("/auth/login")) as login:
+        device.sign_in(username)
+    token: str = login.value.json()["access_token"]
+    return token
+
+
+def session_cookie(context: Any) -> dict[str, Any]:
+    (found,) = [c for c in context.cookies() if c["name"] == COOKIE]
+    return dict(found)
+
+
+def test_the_token_is_unreadable_from_the_pages_scripts(device: Device) -> None:
+    token = sign_in_for_token(device, "alice")
+    readable = device.page.evaluate(WEB_STORAGE)
+    assert all(token not in place for place in readable), readable
+    assert readable == ["", "[]", "[]"]
+    cookie = session_cookie(device.context)
+    assert cookie["value"] == token
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", False)
+    assert (cookie["domain"], cookie["path"]) == ("127.0.0.1", "/")
+    # The page's fetches are signed in all the same: the browser sends the cookie.
+    me = device.page.evaluate("fetch('/me').then(r => r.json())")
+    assert me["username"] == "alice"
+    assert device.errors == []
+
+
+def test_two_tabs_share_the_session_and_a_logout_in_one_signs_the_other_out(
+    sync_api: ModuleType, device: Device, demo_url: str
+) -> None:
+    expect = sync_api.expect
+    tab_a = device
+    sign_in_for_token(tab_a, "bob")
+    tab_b = tab_a.context.new_page()  # a second tab of the same browser
+    tab_b.set_default_timeout(TIMEOUT_MS)
+    tab_b.clock.install()  # its 20-second refresh, without waiting 20 seconds
+    tab_b.goto(demo_url)
+    expect(tab_b.locator("#sessions-view")).to_be_visible()  # signed in by the cookie
+    expect(tab_b.locator("#sessions-body tr.current")).to_have_count(1)
+    assert tab_b.evaluate("document.visibilityState") == "visible"
+
+    tab_a.page.click("#logout")
+    expect(tab_a.page.locator("#login-view")).to_be_visible()
+    expect(tab_b.locator("#sessions-view")).to_be_visible()  # not told yet
+    tab_b.clock.run_for(POLL_MS)  # its next periodic refresh finds the session gone
+    expect(tab_b.locator("#login-view")).to_be_visible()
+    expect(tab_b.locator("#notice")).to_contain_text("Your session has ended")
+
+    # Signed in again from tab B; "Log out everywhere" in tab A; tab B's next click.
+    tab_b.fill("#username", "bob")
+    tab_b.fill("#password", "demo")
+    tab_b.click("#login-submit")
+    expect(tab_b.locator("#sessions-view")).to_be_visible()
+    tab_a.page.reload()
+    expect(tab_a.page.locator("#sessions-view")).to_be_visible()
+    tab_a.page.click("#logout-everywhere")
+    expect(tab_a.page.locator("#login-view")).to_be_visible()
+    tab_b.click("#refresh")
+    expect(tab_b.locator("#login-view")).to_be_visible()
+    assert tab_b.evaluate(WEB_STORAGE) == ["", "[]", "[]"]
+    assert tab_a.errors == []
+
+
+# ---- a page of another origin --------------------------------------------------------------
+
+ATTACKER_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>Free kittens</title>
+<iframe name="f0"></iframe><iframe name="f1"></iframe><iframe name="f2"></iframe>
+<form method="POST" target="f0" action="{demo}/auth/sessions/{victim}"></form>
+<form method="POST" target="f1" action="{demo}/auth/logout"></form>
+<form method="POST" target="f2" action="{demo}/auth/login">
+  <input name="username" value="bob"><input name="password" value="demo"></form>
+<script>
+  for (const form of document.forms) form.submit();
+  const attempts = {attempts};
+  Promise.all(attempts.map(([method, path, mode]) =>
+    fetch("{demo}" + path, {{method, mode, credentials: "include"}}).then(
+      (r) => `${{method}} ${{path}} ${{mode}}: ${{r.type}} ${{r.status}}`,
+      (e) => `${{method}} ${{path}} ${{mode}}: ${{e.name}}`)))
+    .then((results) => {{ window.results = results; }});
+</script>
+"""
+
+
+@contextmanager
+def other_origin(page: str) -> Iterator[str]:
+    """A second HTTP server on 127.0.0.1 (another port: another origin) serving ``page``."""
+    body = page.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+def test_a_page_of_another_origin_cannot_revoke_sessions(
+    sync_api: ModuleType, device: Device, demo_url: str
+) -> None:
+    expect = sync_api.expect
+    laptop = device
+    token = sign_in_for_token(laptop, "alice")
+    with httpx2.Client(base_url=demo_url, timeout=10) as api:
+        phone = api.post("/auth/login", json={"username": "alice", "password": "demo"})
+        victim = phone.json()["session_id"]
+        listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+        before = sorted(s["id"] for s in listed.json())
+    assert victim in before  # with alice's sessions of the tests before, if any
+    attempts = [
+        ["DELETE", "/auth/sessions", "no-cors"],
+        ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
+        ["DELETE", "/auth/sessions", "cors"],
+        ["DELETE", f"/admin/sessions/{victim}", "cors"],
+        ["POST", "/auth/logout", "no-cors"],
+        ["POST", f"/auth/sessions/{victim}", "no-cors"],
+    ]
+    page = ATTACKER_PAGE.format(demo=demo_url, victim=victim, attempts=json.dumps(attempts))
+    reached: list[Any] = []  # what the browser did send to the demo, and the answers
+    laptop.context.on(
+        "response", lambda r: reached.append(r) if r.url.startswith(demo_url) else None
+    )
+    with other_origin(page) as attacker:
+        assert attacker != demo_url
+        evil = laptop.context.new_page()  # a tab of the signed-in browser
+        evil.set_default_timeout(TIMEOUT_MS)
+        evil.goto(attacker)
+        evil.wait_for_function("window.results !== undefined")
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(reached) < 5 and time.monotonic() < deadline:  # 3 forms, 2 POSTs
+            evil.wait_for_timeout(50)
+        results = evil.evaluate("window.results")
+        form = [r.request for r in reached if r.request.resource_type == "document"]
+        sent = next(r for r in form if r.url.endswith("/auth/logout")).all_headers()
+        evil.close()
+
+    # Fetch: a DELETE is never sent (no-cors forbids it; cors needs a preflight the
+    # demo does not grant); the simple POSTs are sent, and refused.
+    assert results == [
+        "DELETE /auth/sessions no-cors: TypeError",
+        f"DELETE /auth/sessions/{victim} no-cors: TypeError",
+        "DELETE /auth/sessions cors: TypeError",
+        f"DELETE /admin/sessions/{victim} cors: TypeError",
+        "POST /auth/logout no-cors: opaque 0",
+        f"POST /auth/sessions/{victim} no-cors: opaque 0",
+    ]
+    answers = sorted((r.request.method, r.url[len(demo_url) :], r.status) for r in reached)
+    assert answers == sorted(
+        [
+            ("POST", f"/auth/sessions/{victim}", 405),  # form
+            ("POST", "/auth/logout", 403),  # form
+            ("POST", "/auth/login", 403),  # form: no signing alice's browser in as bob
+            ("POST", "/auth/logout", 403),  # fetch
+            ("POST", f"/auth/sessions/{victim}", 405),  # fetch
+        ]
+    )
+    # Same site (127.0.0.1, another port), so SameSite=Lax let the cookie go along with
+    # the form: the Origin check is what refused it.
+    assert (sent["origin"], sent["sec-fetch-site"]) == (attacker, "same-site")
+    assert f"{COOKIE}={token}" in sent.get("cookie", "")
+
+    with httpx2.Client(base_url=demo_url, timeout=10) as api:
+        listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert sorted(s["id"] for s in listed.json()) == before
+    assert session_cookie(laptop.context)["value"] == token  # still alice's session
+    laptop.page.click("#refresh")
+    expect(laptop.rows()).to_have_count(len(before))
+    assert laptop.errors == []

@@ -14,13 +14,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from asgi_kit import (
     BearerAuthMiddleware,
+    ErrorCode,
     Session,
+    SessionCookie,
     SessionDatabase,
     StoreUnavailableError,
     session_database_from_url,
@@ -34,6 +36,10 @@ from .page import add_page
 from .settings import Settings, redact, sqlite_path
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+#: The page's session cookie: HttpOnly and SameSite=Lax; Secure when served over https
+#: (``secure=None``), so it also works on the demo's plain http://127.0.0.1:8000.
+COOKIE = SessionCookie("asgi_kit_session")
 
 
 class Credentials(BaseModel):
@@ -101,8 +107,21 @@ _LOGIN_BODY = {
 }
 
 
-def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
-    """``POST /auth/login``, ``GET /me`` and ``GET /admin/accounts``."""
+def from_another_origin(request: Request) -> bool:
+    """True when a browser says a page of another origin sent ``request``.
+
+    For the login, which no cookie authenticates (the core check covers every request that
+    one does): a page elsewhere must not sign this browser in to an account of its choosing.
+    API clients such as curl send no ``Origin`` and are let through.
+    """
+    origin = request.headers.get("origin")
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
+
+
+def auth_router(manager: SessionManager, accounts: Accounts, cookie: SessionCookie) -> APIRouter:
+    """``POST /auth/login``, ``POST /auth/logout``, ``GET /me`` and ``GET /admin/accounts``."""
     router = APIRouter(tags=["demo"])
     Current = Annotated[Session, Depends(manager.current_session)]
 
@@ -114,11 +133,16 @@ def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
     @router.post(
         "/auth/login",
         response_model=LoginOut,
-        summary="Exchange a username and password for a session token",
-        responses={401: {"description": "LOGIN_BAD_CREDENTIALS"}},
+        summary="Exchange a username and password for a session (cookie and bearer token)",
+        responses={
+            401: {"description": "LOGIN_BAD_CREDENTIALS"},
+            403: {"description": "CSRF_FAILED: sent by a page of another origin"},
+        },
         openapi_extra=_LOGIN_BODY,
     )
-    async def login(request: Request) -> LoginOut:
+    async def login(request: Request, response: Response) -> LoginOut:
+        if from_another_origin(request):
+            raise HTTPException(403, ErrorCode.CSRF_FAILED)
         credentials = await read_credentials(request)
         account = await anyio.to_thread.run_sync(
             accounts.verify, credentials.username, credentials.password
@@ -126,7 +150,18 @@ def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
         if account is None:
             raise HTTPException(401, "LOGIN_BAD_CREDENTIALS", {"WWW-Authenticate": "Bearer"})
         session = await manager.login(request, account.id)
+        # The page uses the HttpOnly cookie; API clients use the token in the body.
+        cookie.set(response, session, request)
         return LoginOut(access_token=session.token, session_id=session.id, user=UserOut.of(account))
+
+    @router.post(
+        "/auth/logout",
+        status_code=204,
+        summary="End the caller's session and clear the session cookie",
+    )
+    async def logout(request: Request, response: Response, session: Current) -> None:
+        await manager.revoke_session(session.id)
+        cookie.clear(response, request)
 
     @router.get("/me", response_model=MeOut, summary="Who am I, and with which session?")
     async def me(session: Current) -> MeOut:
@@ -221,6 +256,7 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
         session_db=store,
         lifetime=settings.session_lifetime,
         touch_interval=settings.touch_interval,
+        cookie=COOKIE,
     )
     files = FileCache(
         settings.files_root,
@@ -237,7 +273,7 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
     app.add_middleware(BearerAuthMiddleware, session_db=manager)
     # A login (or any route) while the store is down: 503 JSON with Retry-After, not a 500.
     app.add_exception_handler(StoreUnavailableError, store_unavailable_handler)
-    app.include_router(auth_router(manager, accounts))
+    app.include_router(auth_router(manager, accounts, COOKIE))
     app.include_router(manager.router, prefix="/auth/sessions")
     app.include_router(manager.get_admin_router(is_admin(accounts)), prefix="/admin/sessions")
     app.include_router(files_router(files))

@@ -1,14 +1,16 @@
 // The asgi-kit demo page: sign in, list and revoke sessions, poke the file cache.
-// Plain JavaScript, no build step. The bearer token lives in sessionStorage, so every
-// browser tab (or Playwright context) is a device of its own.
+// Plain JavaScript, no build step. The session token lives in an HttpOnly cookie that the
+// browser sends with every same-origin request: this script never sees or stores it, so an
+// injected script could not carry it off. All tabs of one browser share the session.
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "asgi-kit-demo.token";
   const POLL_MS = 20000;
+  const REQUEST_TIMEOUT_MS = 10000;
   const $ = (id) => document.getElementById(id);
   let me = null;
   let pollTimer = null;
+  let polling = false;
   let lastStats = null;
 
   // ---- user agents: "Browser on OS" -------------------------------------------------
@@ -133,14 +135,22 @@
     return `${response.status} ${response.statusText}`.trim();
   }
 
-  /** Call the API with this tab's token; a 401 means our session is over. */
+  /**
+   * Call the API. The browser adds the session cookie (same origin only) and, on a POST or
+   * DELETE, the Origin header the server checks. A 401 means there is no session (any more).
+   */
   async function api(method, path, init = {}) {
-    const token = sessionStorage.getItem(TOKEN_KEY);
     const headers = { Accept: "application/json", ...(init.headers || {}) };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(path, { method, cache: "no-store", ...init, headers });
-    if (response.status === 401 && token) {
-      endSession("Your session has ended: it was revoked from another device, or it expired. Sign in again.");
+    const response = await fetch(path, {
+      method,
+      cache: "no-store",
+      credentials: "same-origin",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      ...init,
+      headers,
+    });
+    if (response.status === 401) {
+      endSession(me ? "Your session has ended: it was revoked from another device, or it expired. Sign in again." : "");
       throw new SessionEnded("session ended");
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
@@ -185,7 +195,6 @@
   }
 
   function endSession(message) {
-    sessionStorage.removeItem(TOKEN_KEY);
     me = null;
     showLogin(message);
   }
@@ -247,12 +256,17 @@
     $("logout-others").disabled = n < 2;
   }
 
+  async function logOut() {
+    await api("POST", "/auth/logout"); // ends this session and clears the cookie
+    endSession("You logged out of this device.");
+  }
+
   async function revokeOwn(session) {
-    await api("DELETE", `/auth/sessions/${encodeURIComponent(session.id)}`);
     if (session.current) {
-      endSession("You logged out of this device.");
+      await logOut();
       return;
     }
+    await api("DELETE", `/auth/sessions/${encodeURIComponent(session.id)}`);
     notify(`Revoked ${describeUserAgent(session.user_agent)}. That device is signed out on its next request.`, "success");
     await refreshAll();
   }
@@ -351,8 +365,12 @@
 
   function startPolling() {
     stopPolling();
+    // One refresh at a time, only while signed in and visible: at most one per POLL_MS.
     pollTimer = setInterval(() => {
-      if (me && document.visibilityState === "visible") act(null, refreshAll);
+      if (me && !polling && document.visibilityState === "visible") {
+        polling = true;
+        act(null, refreshAll).finally(() => { polling = false; });
+      }
     }, POLL_MS);
   }
 
@@ -369,10 +387,14 @@
     const submit = $("login-submit");
     submit.disabled = true;
     try {
+      // The answer sets the HttpOnly session cookie; its bearer token (for API clients)
+      // is left unread.
       const response = await fetch("/auth/login", {
         method: "POST",
+        credentials: "same-origin",
         headers: { Accept: "application/json" },
         body: new URLSearchParams(new FormData(form)),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const data = await response.json().catch(() => null);
       if (!response.ok) {
@@ -382,7 +404,6 @@
         error.hidden = false;
         return;
       }
-      sessionStorage.setItem(TOKEN_KEY, data.access_token);
       notify("");
       await showSessions();
     } catch (failure) {
@@ -398,10 +419,7 @@
   function wire() {
     $("login-form").addEventListener("submit", login);
     $("refresh").addEventListener("click", (e) => act(e.currentTarget, refreshAll));
-    $("logout").addEventListener("click", (e) => act(e.currentTarget, async () => {
-      await api("DELETE", `/auth/sessions/${me.session_id}`);
-      endSession("You logged out of this device.");
-    }));
+    $("logout").addEventListener("click", (e) => act(e.currentTarget, logOut));
     $("logout-others").addEventListener("click", (e) => act(e.currentTarget, async () => {
       await api("DELETE", "/auth/sessions?keep_current=true");
       notify("Logged out of every other device.", "success");
@@ -418,12 +436,8 @@
 
   async function start() {
     wire();
-    if (!sessionStorage.getItem(TOKEN_KEY)) {
-      showLogin();
-      return;
-    }
     try {
-      await showSessions();
+      await showSessions(); // signed in already if the browser has a live session cookie
     } catch (error) {
       if (!(error instanceof SessionEnded)) endSession(`Could not load your sessions: ${error.message}`);
     }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._backend import SessionAuthBackend
 from ._clock import as_interval, as_utc, utcnow
 from ._cookies import SessionCookie
+from ._csrf import from_other_origin
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -103,6 +104,7 @@ __all__ = [
     "as_utc",
     "bearer_token",
     "coerce_user_id",
+    "from_other_origin",
     "generate_token",
     "get_auth_result",
     "is_b64token",

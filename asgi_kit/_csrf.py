@@ -19,6 +19,8 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.requests import HTTPConnection
+
 #: Methods that must not change state (RFC 9110 section 9.2.1): not checked.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -58,18 +60,41 @@ def own_origin(scope: MutableMapping[str, Any]) -> str | None:
     return None if host is None else normalise_origin(f"{scheme}://{host}")
 
 
+def from_other_origin(
+    conn: HTTPConnection | MutableMapping[str, Any], trusted_origins: Iterable[str] = ()
+) -> bool:
+    """True when a browser says a page of another origin sent this request.
+
+    That is ``Sec-Fetch-Site: cross-site``, or an ``Origin`` (else ``Referer``) that is
+    neither the request's own origin nor one of ``trusted_origins``; ``Origin: null``
+    counts. A request naming no origin at all (an API client such as curl) does not: use
+    it where no cookie authenticates the request, e.g. against login CSRF (a page
+    elsewhere signing the browser in to an account of its choosing)::
+
+        if from_other_origin(request):
+            raise HTTPException(403, ErrorCode.CSRF_FAILED)
+    """
+    scope = conn.scope if isinstance(conn, HTTPConnection) else conn
+    trusted = {o for o in map(normalise_origin, trusted_origins) if o is not None}
+    return _refused(scope, frozenset(trusted), unnamed=False)
+
+
 def cross_site(scope: MutableMapping[str, Any], trusted: frozenset[str]) -> bool:
     """True when a cookie-authenticated request must be refused as possibly cross-site."""
     if scope["type"] == "http" and scope.get("method", "GET") in SAFE_METHODS:
         return False
+    return _refused(scope, trusted, unnamed=True)
+
+
+def _refused(scope: MutableMapping[str, Any], trusted: frozenset[str], *, unnamed: bool) -> bool:
+    """The one rule; ``unnamed`` is the verdict for a request naming no origin at all."""
     headers = scope.get("headers") or ()
     if _header(headers, b"sec-fetch-site") == "cross-site":
         return True
     origin = _header(headers, b"origin")
     if origin is None:
-        referer = _header(headers, b"referer")
-        if referer is None:
-            return True
-        origin = referer
+        origin = _header(headers, b"referer")
+        if origin is None:
+            return unnamed
     claimed = normalise_origin(origin)  # "null" and garbage give None: refused
     return claimed is None or (claimed != own_origin(scope) and claimed not in trusted)

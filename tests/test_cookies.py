@@ -238,3 +238,29 @@ def test_cookie_helpers_without_a_cookie_say_how_to_configure_one() -> None:
     session = manager.create_session("alice", "tok")
     with pytest.raises(ConfigurationError, match=r"cookie=SessionCookie"):
         manager.set_cookie(Response(), session, Request({"type": "http", "headers": []}))
+
+
+@pytest.mark.parametrize(
+    ("headers", "other"),
+    [
+        ([], False),  # curl: names no origin
+        ([(b"origin", b"http://testserver")], False),
+        ([(b"referer", b"http://testserver/login")], False),
+        ([(b"origin", b"https://admin.example.com")], False),  # trusted
+        ([(b"origin", b"null")], True),
+        ([(b"origin", b"http://evil.example")], True),
+        ([(b"origin", b"http://testserver"), (b"sec-fetch-site", b"cross-site")], True),
+    ],
+)
+def test_from_other_origin_is_the_same_rule_for_requests_no_cookie_authenticates(
+    headers: list[tuple[bytes, bytes]], other: bool
+) -> None:
+    from asgi_kit import from_other_origin
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "headers": [(b"host", b"testserver"), *headers],
+    }
+    assert from_other_origin(Request(scope), ["https://admin.example.com"]) is other

@@ -25,6 +25,7 @@ from asgi_kit import (
     SessionCookie,
     SessionDatabase,
     StoreUnavailableError,
+    from_other_origin,
     session_database_from_url,
     store_unavailable_handler,
 )
@@ -107,19 +108,6 @@ _LOGIN_BODY = {
 }
 
 
-def from_another_origin(request: Request) -> bool:
-    """True when a browser says a page of another origin sent ``request``.
-
-    For the login, which no cookie authenticates (the core check covers every request that
-    one does): a page elsewhere must not sign this browser in to an account of its choosing.
-    API clients such as curl send no ``Origin`` and are let through.
-    """
-    origin = request.headers.get("origin")
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return True
-    return origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}"
-
-
 def auth_router(manager: SessionManager, accounts: Accounts, cookie: SessionCookie) -> APIRouter:
     """``POST /auth/login``, ``POST /auth/logout``, ``GET /me`` and ``GET /admin/accounts``."""
     router = APIRouter(tags=["demo"])
@@ -141,7 +129,8 @@ def auth_router(manager: SessionManager, accounts: Accounts, cookie: SessionCook
         openapi_extra=_LOGIN_BODY,
     )
     async def login(request: Request, response: Response) -> LoginOut:
-        if from_another_origin(request):
+        # No cookie authenticates a login: refuse one a page elsewhere made (login CSRF).
+        if from_other_origin(request):
             raise HTTPException(403, ErrorCode.CSRF_FAILED)
         credentials = await read_credentials(request)
         account = await anyio.to_thread.run_sync(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import random
 from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pytest
+from cache_helpers import entries
 from fsspec.implementations.memory import MemoryFileSystem
 
 from fsspec_patch import CanonicalSimpleCacheFileSystem, cache_stats
@@ -50,7 +50,7 @@ def test_memory_variants_keep_k_entries_and_no_new_instances(
         url = f"simplecache::memory://{variant(rnd, paths[k], i)}"
         with fsspec.open(url, cache_storage=cache_dir) as f:
             assert f.read() == b"%d" % k
-    on_disk = len(os.listdir(cache_dir))
+    on_disk = len(entries(cache_dir))
     assert on_disk <= bound(n)
     assert len(CanonicalSimpleCacheFileSystem._cache) - ours <= bound(n) - K
     assert on_disk == K
@@ -72,4 +72,4 @@ def test_http_variants_fetch_each_file_once(http_server: RecordingServer, cache_
         with fs.open(url) as f:
             assert f.read() == b"%d" % k
     assert len(http_server.requests) == 3
-    assert len(os.listdir(cache_dir)) == 3
+    assert len(entries(cache_dir)) == 3

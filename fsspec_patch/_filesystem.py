@@ -16,7 +16,7 @@ from fsspec.implementations.cached import (  # type: ignore[import-untyped]
 from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
 from fsspec.utils import stringify_path  # type: ignore[import-untyped]
 
-from ._directory import Limits, as_limit
+from ._index import Limits, as_limit
 from ._instances import SharedInstances
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, mapper_for
 from ._store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, CacheStats, CacheStore
@@ -145,9 +145,10 @@ class CanonicalSimpleCacheFileSystem(SimpleCacheFileSystem, metaclass=SharedInst
         self._store.clear()
 
     def clear_expired_cache(self, expiry_time: float | None = None) -> None:
-        """Remove cache files older than ``expiry_time`` seconds."""
-        super().clear_expired_cache(expiry_time)
-        self._store.rescan()
+        """Remove the cache files not used (opened or written) for ``expiry_time`` seconds."""
+        if expiry_time is None or expiry_time < 0:
+            raise ValueError("expiry_time must be given, and not negative, for simplecache")
+        self._store.clear(expiry_time)
 
     def cache_size(self) -> int:
         """Return the bytes held in the writable cache directory."""

@@ -25,7 +25,7 @@ from fsspec.implementations.cached import CachingFileSystem  # type: ignore[impo
 from fsspec.registry import get_filesystem_class  # type: ignore[import-untyped]
 from fsspec.spec import _Cached  # type: ignore[import-untyped]
 
-from ._directory import as_limit
+from ._index import as_limit
 from ._key import DEFAULT_MAJOR_PARAMS, normalise_major_params
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, mapper_for, stable_repr
 from ._target import query_options

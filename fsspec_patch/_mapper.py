@@ -14,7 +14,7 @@ from fsspec.implementations.cache_mapper import (  # type: ignore[import-untyped
     create_cache_mapper,
 )
 
-from ._directory import is_entry_name
+from ._index import is_entry_name
 from ._key import canonicalise, normalise_major_params
 
 __all__ = ["DEFAULT_KEY_CACHE_SIZE", "CanonicalCacheMapper", "mapper_for", "stable_repr"]

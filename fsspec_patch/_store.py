@@ -7,7 +7,6 @@ knows: its read-only storages, its mapper and its limits.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -20,7 +19,8 @@ from typing import IO, Any
 from fsspec.compression import compr  # type: ignore[import-untyped]
 from fsspec.utils import infer_compression  # type: ignore[import-untyped]
 
-from ._directory import PARTIAL_PREFIX, CacheDirectory, Limits, is_entry_name, remove_quietly
+from ._directory import CacheDirectory
+from ._index import PARTIAL_PREFIX, Limits, remove_quietly
 from ._target import fetch_target
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ENTRIES", "CacheStats", "CacheStore"]
@@ -151,23 +151,16 @@ class CacheStore:
             remove_quietly(os.path.join(self.directory, name))
             index.drop(name)
 
-    def clear(self) -> None:
-        """Remove every entry of the writable directory, and temporary files left behind."""
-        self.makedirs()
-        stale = time.time() - _STALE_PARTIAL
-        with self.shared.transaction() as index, os.scandir(self.directory) as found:
-            for entry in found:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if is_entry_name(entry.name) or entry.stat().st_mtime < stale:
-                        os.remove(entry.path)
-            index.drop_all()
+    def clear(self, unused_for: float | None = None) -> None:
+        """Remove the entries not used for ``unused_for`` seconds (every one with ``None``).
 
-    def rescan(self) -> None:
-        """Bring the index in line with the directory's files, then apply the limits."""
+        Temporary files go too once untouched for an hour: interrupted downloads.
+        """
         self.makedirs()
-        self.shared.rescan(self.limits)
+        now = time.time()
+        cutoff = None if unused_for is None else time.time_ns() - int(unused_for * 1e9)
+        with self.shared.transaction() as index:
+            index.remove_unused(cutoff, now - _STALE_PARTIAL)
 
     def stats(self) -> CacheStats:
         """Return this process's hits and misses and the directory's entries and bytes."""

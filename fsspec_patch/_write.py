@@ -11,7 +11,7 @@ from fsspec.implementations.cached import (  # type: ignore[import-untyped]
     WriteCachedTransaction,
 )
 
-from ._directory import remove_quietly
+from ._index import remove_quietly
 
 __all__ = ["AtomicLocalFile", "CacheTransaction", "open_for_write"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pytest
-from cache_helpers import entries
+from cache_helpers import entries, variant
 from fsspec.implementations.memory import MemoryFileSystem
 
 from fsspec_patch import CanonicalSimpleCacheFileSystem, cache_stats
@@ -16,16 +16,6 @@ if TYPE_CHECKING:
     from conftest import RecordingServer
 
 K = 10
-
-
-def variant(rnd: random.Random, path: str, i: int) -> str:
-    """A random URL variant of ``path``: minor params in any order, fragment, dot segments."""
-    params = [f"t={i}", f"cb={rnd.random()}", "a=1", "b=2", f"X-Amz-Signature={i:x}"]
-    rnd.shuffle(params)
-    head, _, name = path.rpartition("/")
-    dots = rnd.choice(["", "./", "x/../", "./y/./../"])
-    url = f"{head}/{dots}{name}?{'&'.join(params[: rnd.randint(0, len(params))])}"
-    return url + rnd.choice(["", "#frag", f"#{i}"])
 
 
 def bound(n: int) -> int:

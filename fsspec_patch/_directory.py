@@ -74,12 +74,8 @@ class CacheDirectory:
         # No fsync per commit: an index that lost its last commits in a power cut is
         # repaired by the scan of the next process to start (rescan()).
         db.execute("PRAGMA synchronous = NORMAL")
-        try:
-            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        # Should this fail half-way, the finalizer's close() rolls it back.
+        db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
         self._db = db
         return db
 
@@ -126,16 +122,10 @@ class CacheDirectory:
             else:
                 self.misses += 1
 
-    def rescan(self, limits: Limits | None = None) -> None:
-        """Index files the index lacks, forget the ones gone, then apply ``limits``.
-
-        Files indexed already are left as they are, so a process starting late neither
-        forgets nor counts twice what the others hold.
-        """
+    def rescan(self) -> None:
+        """Index the files the index lacks and forget the ones gone (see ``sync``)."""
         with self.transaction() as index:
             index.sync(scan(self.directory))
-            if limits is not None:
-                index.make_room(limits)
 
     def apply(self, limits: Limits) -> None:
         """Evict the least recently used entries if the directory is over ``limits``."""

@@ -63,7 +63,11 @@ class AtomicLocalFile(LocalTempFile):  # type: ignore[misc]
             except BaseException:
                 remove_quietly(self.fn)
                 raise
-        self.fs._store.publish(self.fn, self.entry, miss=False).close()
+        try:
+            self.fs._store.publish(self.fn, self.entry, miss=False).close()
+        except BaseException:
+            remove_quietly(self.fn)
+            raise
         self.fn = os.path.join(self.fs._store.directory, self.entry)
         self.published = True
 

@@ -1,4 +1,4 @@
-"""One writable cache directory as every process sees it: an SQLite index in WAL mode.
+"""One writable cache directory as every process sees it: a shared SQLite index in WAL mode.
 
 SQLite's file locking is the cross-process lock: every change (a publish with its
 evictions, a removal, the start-up scan) is one ``BEGIN IMMEDIATE`` transaction, so all
@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 
-from ._index import INDEX_DIR, SCHEMA, IndexTransaction, Limits, scan
+from ._index import SCHEMA, IndexTransaction, Limits, index_folder, scan
 
 __all__ = ["CacheDirectory"]
 
@@ -68,6 +68,8 @@ class CacheDirectory:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
+        #: The folder of the shared index (outside the cache directory).
+        self.index = index_folder(directory)
         self.hits = self.misses = 0
         self._lock = threading.RLock()
         self._stripes = tuple(threading.RLock() for _ in range(_LOCK_STRIPES))
@@ -81,8 +83,7 @@ class CacheDirectory:
     def _connection(self) -> sqlite3.Connection:
         if self._db is not None:
             return self._db
-        folder = os.path.join(self.directory, INDEX_DIR)
-        os.makedirs(folder, exist_ok=True)
+        folder = self.index
         db = sqlite3.connect(
             os.path.join(folder, "index.sqlite3"),
             timeout=_BUSY_TIMEOUT,

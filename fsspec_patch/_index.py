@@ -1,29 +1,30 @@
 """What one transaction of a cache directory's index can do: record, forget, evict.
 
-The index is an SQLite database (``INDEX_DIR/index.sqlite3``) with one row per entry
-file: its name, size and last use in nanoseconds; triggers keep the totals row exact.
+The index is an SQLite database (see :func:`index_folder`) with one row per entry file:
+its name, size and last use in nanoseconds; triggers keep the totals row exact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
+import stat
+import tempfile
 from dataclasses import dataclass
 
 __all__ = [
-    "INDEX_DIR",
     "PARTIAL_PREFIX",
     "SCHEMA",
     "IndexTransaction",
     "Limits",
     "as_limit",
+    "index_folder",
     "is_entry_name",
     "remove_quietly",
 ]
 
-#: Sub-directory of a cache directory holding its index (``index.sqlite3`` and the WAL).
-INDEX_DIR = ".simplecache-index"
 #: Name prefix of the temporary files that downloads and writes go through.
 PARTIAL_PREFIX = ".partial-"
 # fsspec's metadata file name in a cache directory: never a cache entry.
@@ -191,10 +192,32 @@ def scan(directory: str) -> dict[str, tuple[int, int]]:
 
 def is_entry_name(name: str) -> bool:
     """Return whether a file called ``name`` in a cache directory is a cache entry."""
-    return not name.startswith(PARTIAL_PREFIX) and name not in (_METADATA_FILE, INDEX_DIR)
+    return not name.startswith(PARTIAL_PREFIX) and name != _METADATA_FILE
 
 
 def remove_quietly(path: str) -> None:
     """Remove a file that may already be gone."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def index_folder(directory: str) -> str:
+    """Return (and create) the folder of the index of cache ``directory``.
+
+    It lies outside the cache directory, which holds nothing but entries: in this user's
+    ``simplecache-index-<uid>`` folder of the temporary directory, named by a hash of the
+    directory's real path, so every process that shares the temporary directory (as the
+    workers of one server do) finds the same index.
+    """
+    owner = os.getuid() if hasattr(os, "getuid") else None  # Windows: a per-user temp dir
+    suffix = "" if owner is None else f"-{owner}"
+    base = os.path.join(tempfile.gettempdir(), f"simplecache-index{suffix}")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    if owner is not None:
+        found = os.lstat(base)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != owner:
+            raise PermissionError(f"{base} is not a directory of this user's")
+    digest = hashlib.sha256(os.path.realpath(directory).encode("utf-8", "surrogatepass"))
+    folder = os.path.join(base, digest.hexdigest()[:32])
+    os.makedirs(folder, exist_ok=True)
+    return folder

@@ -25,7 +25,7 @@ from fsspec.implementations.cached import CachingFileSystem  # type: ignore[impo
 from fsspec.registry import get_filesystem_class  # type: ignore[import-untyped]
 from fsspec.spec import _Cached  # type: ignore[import-untyped]
 
-from ._index import as_limit
+from ._index import as_limit, index_folder
 from ._key import DEFAULT_MAJOR_PARAMS, normalise_major_params
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, mapper_for, stable_repr
 from ._target import query_options
@@ -199,3 +199,4 @@ def _remove_temporary_storage() -> None:
     for pid, directory in list(_TEMPORARY.values()):
         if pid == os.getpid():
             shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(index_folder(directory), ignore_errors=True)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
-from cache_helpers import INDEX_DIR
 from fsspec.spec import AbstractFileSystem
 
 from fsspec_patch import cache_stats
@@ -76,7 +75,7 @@ class Report:
 
 def look(directory: str, report: Report) -> None:
     """Count the directory's entries, their bytes and all its files; keep the maxima."""
-    names = [name for name in os.listdir(directory) if name != INDEX_DIR]
+    names = os.listdir(directory)
     entries = [name for name in names if not name.startswith(".partial-")]
     size = 0
     for name in entries:

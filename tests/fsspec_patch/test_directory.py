@@ -16,6 +16,7 @@ from cache_helpers import entries
 from fsspec.implementations.cache_mapper import BasenameCacheMapper
 
 from fsspec_patch import CacheStats, cache_stats
+from fsspec_patch._index import index_folder
 from fsspec_patch._instances import InstanceCache
 
 
@@ -187,3 +188,22 @@ def test_an_unhashable_mapper_of_ones_own_still_works(files: list[str], cache_di
     fs = make(cache_dir, cache_mapper=Unhashable())
     assert fs.cat(files[0]) == b"0" * 10
     assert entries(cache_dir) == ["f0"]
+
+
+def test_the_index_lives_outside_the_cache_directory(files: list[str], cache_dir: str) -> None:
+    fs = make(cache_dir)
+    fs.cat(files[0])
+    assert entries(cache_dir) == [fs._mapper(files[0])]
+    index = fs._store.shared.index
+    assert index == index_folder(cache_dir + "/.")  # named by the real path
+    assert "index.sqlite3" in os.listdir(index)
+    assert os.path.commonpath([index, cache_dir]) != cache_dir
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners")
+def test_an_index_folder_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
+    with pytest.raises(PermissionError, match="not a directory of this user"):
+        index_folder(str(tmp_path))

@@ -103,34 +103,33 @@ def jobs_for(directory: str, files: int, reads: int, **options: Any) -> list[Job
     ]
 
 
+def check_run(reports: list[Report], directory: str, reads: int, bound: int, final: int) -> None:
+    """Reads as ``check_reads``; at most ``bound`` entries at any time, ``final`` at the end,
+    at most one temporary file per download in flight (one per worker here), and an
+    index that agrees with the disk."""
+    check_reads(reports, reads)
+    assert max(r.most_entries for r in reports) <= bound
+    assert max(r.most_files for r in reports) <= bound + WORKERS
+    assert on_disk(directory).entries == final
+    assert index_of(directory) == on_disk(directory)
+
+
 def test_many_distinct_files_keep_one_bound(cache_dir: str) -> None:
     reports = run_workers(jobs_for(cache_dir, files=400, reads=150, max_entries=10))
-    check_reads(reports, 150)
-    assert max(r.most_entries for r in reports) <= 10
-    # At most one temporary file per download in flight: one per worker here.
-    assert max(r.most_files for r in reports) <= 10 + WORKERS
-    assert on_disk(cache_dir).entries == 10
-    assert index_of(cache_dir) == on_disk(cache_dir)
+    check_run(reports, cache_dir, 150, bound=10, final=10)
 
 
 def test_hot_set_smaller_than_the_bound_is_never_evicted(cache_dir: str) -> None:
     reports = run_workers(jobs_for(cache_dir, files=6, reads=200, max_entries=10))
-    check_reads(reports, 200)
-    assert max(r.most_entries for r in reports) <= 6
+    check_run(reports, cache_dir, 200, bound=6, final=6)
     # Nothing is ever evicted: a process downloads a file at most once, and only when
     # no other process has published it yet.
     assert sum(r.misses for r in reports) <= 6 * WORKERS
-    assert on_disk(cache_dir).entries == 6
-    assert index_of(cache_dir) == on_disk(cache_dir)
 
 
 def test_hot_set_larger_than_the_bound_stays_within_it(cache_dir: str) -> None:
     reports = run_workers(jobs_for(cache_dir, files=15, reads=200, max_entries=10))
-    check_reads(reports, 200)
-    assert max(r.most_entries for r in reports) <= 10
-    assert max(r.most_files for r in reports) <= 10 + WORKERS
-    assert on_disk(cache_dir).entries == 10
-    assert index_of(cache_dir) == on_disk(cache_dir)
+    check_run(reports, cache_dir, 200, bound=10, final=10)
 
 
 def test_staggered_starts_neither_forget_nor_double_count(cache_dir: str) -> None:
@@ -145,12 +144,7 @@ def test_staggered_starts_neither_forget_nor_double_count(cache_dir: str) -> Non
 
 def test_heavy_sharing_with_url_variants(cache_dir: str) -> None:
     jobs = jobs_for(cache_dir, files=30, reads=600, max_entries=10, variants=True)
-    reports = run_workers(jobs)
-    check_reads(reports, 600)
-    assert max(r.most_entries for r in reports) <= 10
-    assert max(r.most_files for r in reports) <= 10 + WORKERS
-    assert on_disk(cache_dir).entries == 10
-    assert index_of(cache_dir) == on_disk(cache_dir)
+    check_run(run_workers(jobs), cache_dir, 600, bound=10, final=10)
 
 
 def test_a_hit_in_any_process_counts_as_a_use(cache_dir: str) -> None:

@@ -166,7 +166,9 @@ def _read_range(f: IO[bytes], start: int | None, end: int | None) -> bytes:
 
 
 def cache_stats(fs: Any = None) -> CacheStats:
-    """Return hits, misses, entries and bytes of one patched filesystem, or of all shared ones.
+    """Return the counters of one patched filesystem's directory, or the sum of all in use.
+
+    Hits and misses are this process's; entries and bytes those of the whole directory.
 
     >>> fs = fsspec.filesystem("simplecache", target_protocol="memory")  # doctest: +SKIP
     >>> cache_stats(fs)  # doctest: +SKIP

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 import pytest
 from cache_helpers import entries, variant
+from fsspec.implementations.cached import SimpleCacheFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from fsspec_patch import CanonicalSimpleCacheFileSystem, cache_stats
@@ -30,9 +31,12 @@ def test_memory_variants_keep_k_entries_and_no_new_instances(
     paths = [f"{mem_root}/d{k}/file{k}.bin" for k in range(K)]
     for k, path in enumerate(paths):
         memfs.pipe(path, b"%d" % k)
+    before = len(SimpleCacheFileSystem._cache)
     for path in paths:  # a memory target only knows the plain names: fetch those first
         with fsspec.open(f"simplecache::memory://{path}", cache_storage=cache_dir) as f:
             f.read()
+    # One instance per logical file, in fsspec's own instance cache.
+    assert len(SimpleCacheFileSystem._cache) - before == K
     ours, targets = len(CanonicalSimpleCacheFileSystem._cache), len(MemoryFileSystem._cache)
     rnd = random.Random(n)
     for i in range(n):

@@ -97,17 +97,15 @@ class SharedInstances(_Cached):  # type: ignore[misc]
         if kwargs.pop("skip_instance_cache", False) or not cls.cachable:
             return super().__call__(*args, skip_instance_cache=True, **kwargs)
         options = _token_text(cls, args, kwargs)
-        family = _digest(options)
         url = kwargs.get("fo")
-        token = family
-        if isinstance(url, str) and url:
-            token = _digest(f"{options}\0{_logical_key(kwargs, url)}")
+        logical = _logical_key(kwargs, url) if isinstance(url, str) and url else None
+        token = _digest(options if logical is None else f"{options}\0{logical}")
         # Held while constructing: two threads never build two instances for one token.
         with cls._instantiation_lock:
             instance = cls._cache.get(token)
             if instance is None:
                 if kwargs.get("cache_storage", "TMP") == "TMP":
-                    kwargs["cache_storage"] = _temporary_storage(family)
+                    kwargs["cache_storage"] = _temporary_storage(_digest(options))
                 instance = super().__call__(*args, skip_instance_cache=True, **kwargs)
                 instance._fs_token_ = token
                 cls._cache[token] = instance

@@ -5,6 +5,8 @@
 
 Each task (re)creates ``.venv`` beside this file and reinstalls the project when
 ``pyproject.toml`` has changed since the last install, so no other set-up step is needed.
+``ASGI_KIT_VENV=.venv-py3.12 python3.12 dev.py test`` uses another environment (and
+that Python) instead.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+# ASGI_KIT_VENV picks another environment (.ci/run makes one per Python version).
+VENV = ROOT / os.environ.get("ASGI_KIT_VENV", ".venv")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".asgi-kit-installed"

@@ -1,9 +1,15 @@
 """Patched vs unpatched fsspec simplecache, measured in one run on the same files.
 
 Run:  .venv/bin/python benchmarks/bench_fsspec.py [--variants 100000] [--files 100] [--quick]
+          [--before 81cbd10]
 
 ``--quick`` (2,000 variants, fewer repeats and misses) takes well under a minute; its
 memory figures stay below the 4096-entry LRU, so they show growth, not the plateau.
+
+``--before REV`` also loads the patch as it was at git revision REV (by default the last
+one before the cross-process index) into a temporary package, to compare its hit cost
+with today's in the same run, and to run it in the multi-process case: 4 spawned
+processes on one cache directory, each timing hits and misses, then the files on disk.
 
 The target is an in-memory "server" filesystem that, like HTTP servers and object
 stores, ignores the query string, fragment and dot segments of the paths it is asked
@@ -15,10 +21,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import importlib
+import io
+import multiprocessing
 import os
 import posixpath
 import shutil
 import statistics
+import subprocess
+import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -38,6 +51,10 @@ from fsspec_patch import CanonicalCacheMapper, CanonicalSimpleCacheFileSystem, c
 
 PROTOCOL = "benchsrv"
 SIZE = 1024
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The last revision before the cross-process index: the "before" of the hit cost.
+BEFORE = "81cbd10"
+PROCESSES = 4
 # (measurement, unpatched, patched, unit)
 Row = tuple[str, float, float, str]
 Installer = Callable[[], None]
@@ -300,6 +317,123 @@ def key_timings(count: int, runs: int) -> tuple[list[Row], float]:
     return rows, best(lambda: [urllib_key(u) for u in urls], count, runs)
 
 
+def load_before(revision: str, into: str) -> Any:
+    """The patched class as of git ``revision``, imported as package ``fsspec_patch_before``.
+
+    Returns None when git or the revision is not there. Importing it installs the old
+    class, so today's is installed again at once.
+    """
+    if not os.path.isdir(os.path.join(into, "fsspec_patch_before")):
+        try:
+            archive = subprocess.run(
+                ["git", "-C", ROOT, "archive", revision, "fsspec_patch"],
+                capture_output=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(into, filter="data")
+        os.rename(os.path.join(into, "fsspec_patch"), os.path.join(into, "fsspec_patch_before"))
+    sys.path.insert(0, into)
+    module = importlib.import_module("fsspec_patch_before")
+    fsspec_patch.install()
+    return module.CanonicalSimpleCacheFileSystem
+
+
+def hit_before_after(root: str, paths: list[str], runs: int, before: Any) -> list[Row]:
+    """fs.open + read hit of the patch at ``--before`` and now, runs alternating."""
+    old = make_fs(before, f"{root}/hit-before")
+    new = make_fs(CanonicalSimpleCacheFileSystem, f"{root}/hit-after")
+    hot = paths[:10] * 100
+    for fs in (old, new):
+        open_read(fs.open, paths[:10])()
+    return [
+        (
+            "hit: fs.open + read, one process",
+            *compare(open_read(old.open, hot), open_read(new.open, hot), 1000, runs),
+            "us",
+        )
+    ]
+
+
+def generated(path: str) -> bytes:
+    """The bytes of ``path`` on every worker's server: SIZE bytes drawn from the path."""
+    return hashlib.sha256(path.encode()).digest() * (SIZE // 32)
+
+
+def process_worker(args: tuple[str, str, str, int, int, int, int]) -> tuple[float, float, int]:
+    """One of the processes: hits on a hot set while others miss; us per hit, per miss."""
+    side, storage, before_dir, number, hot_files, misses, max_entries = args
+    fsspec.register_implementation(PROTOCOL, ServerLikeFileSystem, clobber=True)
+    server = fsspec.filesystem(PROTOCOL)
+    hot = [f"/mp/hot{k}.bin" for k in range(hot_files)]
+    fresh = [f"/mp/w{number}/new{k}.bin" for k in range(misses)]
+    for path in hot + fresh:
+        server.pipe(path, generated(path))
+    if side == "unpatched":
+        fs = make_fs(SimpleCacheFileSystem, storage)
+    else:
+        cls = CanonicalSimpleCacheFileSystem
+        if side == "before":
+            cls = load_before(BEFORE, before_dir)
+        fs = cls(
+            target_protocol=PROTOCOL,
+            cache_storage=storage,
+            max_entries=max_entries,
+            skip_instance_cache=True,
+        )
+    open_read(fs.open, hot)()
+    # Interleaved: a slice of hits, then a miss, so the others' misses meet our hits.
+    hit_time = miss_time = 0.0
+    most = 0
+    per_slice = 20
+    for path in fresh:
+        hit_time += per_op(open_read(fs.open, hot * (per_slice // hot_files)), 1)
+        miss_time += per_op(open_read(fs.open, [path]), 1)
+        most = max(most, len([n for n in os.listdir(storage) if not n.startswith(".")]))
+    hits = len(fresh) * (per_slice // hot_files) * hot_files
+    return hit_time / hits, miss_time / len(fresh), most
+
+
+def multi_process(root: str, before_dir: str, before: bool, misses: int) -> list[Row]:
+    """4 spawned processes on one cache directory: hit and miss cost, files on disk."""
+    max_entries, hot_files = 100, 10
+    sides = ["unpatched", *(["before"] if before else []), "after"]
+    found: dict[str, tuple[float, float, int, int]] = {}
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as pool:
+        for side in sides:
+            storage = f"{root}/mp-{side}"
+            os.makedirs(storage)
+            jobs = [
+                (side, storage, before_dir, n, hot_files, misses, max_entries)
+                for n in range(PROCESSES)
+            ]
+            results = pool.map(process_worker, jobs)
+            files = len([n for n in os.listdir(storage) if not n.startswith(".")])
+            found[side] = (
+                statistics.median(r[0] for r in results),
+                statistics.median(r[1] for r in results),
+                max(r[2] for r in results),
+                files,
+            )
+    name = f"{PROCESSES} processes, one directory, max_entries={max_entries}:"
+    units = ["us", "us", "files", "files"]
+    labels = [
+        "hit: fs.open + read (median of the processes)",
+        "miss: fs.open + read (median of the processes)",
+        "most files seen during the run",
+        f"files at the end ({PROCESSES} x {misses} distinct files + {hot_files} hot)",
+    ]
+    rows: list[Row] = []
+    for i, (label, unit) in enumerate(zip(labels, units, strict=True)):
+        rows.append((f"{name} {label}", found["unpatched"][i], found["after"][i], unit))
+        if before:
+            rows.append((f"{name} {label}, before", found["before"][i], found["after"][i], unit))
+    return rows
+
+
 def ratio(old: float, new: float) -> str:
     """``old / new`` with the digits that matter."""
     if not new:
@@ -308,11 +442,21 @@ def ratio(old: float, new: float) -> str:
     return f"{value:,.0f}x" if value >= 10 else f"{value:.1f}x" if value >= 0.1 else f"{value:.3f}x"
 
 
+def print_rows(rows: list[Row]) -> None:
+    """Print measurement rows as markdown table rows."""
+    for name, old, new, unit in rows:
+        digits = 0 if unit in ("files", "dirs") else 2 if name.startswith("cache key") else 1
+        print(
+            f"| {name} | {old:,.{digits}f} {unit} | {new:,.{digits}f} {unit} | {ratio(old, new)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--variants", type=int, default=None, help="default 100000")
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="2,000 variants, fewer repeats")
+    parser.add_argument("--before", default=BEFORE, help="git revision of the 'before' patch")
     args = parser.parse_args()
     variants = args.variants or (2_000 if args.quick else 100_000)
     if variants < 20:
@@ -327,22 +471,32 @@ def main() -> None:
     if args.quick:
         fresh = fresh[:200]
     root = tempfile.mkdtemp(prefix="bench-fsspec-")
+    before_dir = os.path.join(root, "before")
     try:
+        before = load_before(args.before, before_dir)
+        before_rows = hit_before_after(root, paths, runs, before) if before else []
         rows = timings(root, paths, fresh, runs) + growth(root, paths, variants)
         rows += thread_pool_copies(paths)
         key_rows, reference = key_timings(2_000 if args.quick else 10_000, runs)
+        process_rows = multi_process(
+            root, before_dir, before is not None, 50 if args.quick else 200
+        )
     finally:
         fsspec_patch.install()
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n{len(paths)} files of {SIZE} B; ratio = unpatched / patched\n")
     print("| measurement | unpatched simplecache | patched | ratio |")
     print("|---|---:|---:|---:|")
-    for name, old, new, unit in rows + key_rows:
-        digits = 0 if unit in ("files", "dirs") else 2 if name.startswith("cache key") else 1
-        print(
-            f"| {name} | {old:,.{digits}f} {unit} | {new:,.{digits}f} {unit} | {ratio(old, new)} |"
-        )
+    print_rows(rows + key_rows)
     print(f"\nreference: a urllib-based canonicalisation costs {reference:.2f} us per URL")
+    print(f"\nBefore ({args.before}) and now; ratio = before / now\n")
+    print("| measurement | before | now | ratio |")
+    print("|---|---:|---:|---:|")
+    print_rows(before_rows)
+    print("\nMulti-process; ratio = unpatched (or before) / now\n")
+    print("| measurement | unpatched (or before) | now | ratio |")
+    print("|---|---:|---:|---:|")
+    print_rows(process_rows)
 
 
 if __name__ == "__main__":

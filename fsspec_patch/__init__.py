@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._filesystem import CanonicalSimpleCacheFileSystem, cache_stats
 from ._install import install, is_installed, uninstall
+from ._instances import INSTANCE_CACHE_SIZE
 from ._key import DEFAULT_MAJOR_PARAMS, SIGNING_PARAMS, canonical_key
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, CanonicalCacheMapper
 from ._store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, CacheStats
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MAJOR_PARAMS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ENTRIES",
+    "INSTANCE_CACHE_SIZE",
     "SIGNING_PARAMS",
     "CacheStats",
     "CanonicalCacheMapper",

@@ -12,6 +12,8 @@ __all__ = ["install", "is_installed", "uninstall"]
 _PROTOCOL = "simplecache"
 _PATCHED = "fsspec_patch.CanonicalSimpleCacheFileSystem"
 _ORIGINAL = "fsspec.implementations.cached.SimpleCacheFileSystem"
+# fsspec's own instance cache of SimpleCacheFileSystem, given back by uninstall().
+_ORIGINAL_CACHE = SimpleCacheFileSystem._cache
 
 
 def install() -> None:
@@ -19,7 +21,9 @@ def install() -> None:
 
     Installing the distribution already does this through the ``fsspec.specs`` entry
     point, and ``import fsspec_patch`` calls it; calling it again changes nothing.
-    Filesystem instances created before keep their class.
+    Filesystem instances created before keep their class. While installed,
+    ``SimpleCacheFileSystem._cache`` is the patched class's instance cache, so code that
+    inspects or clears fsspec's sees the instances that serve ``simplecache``.
 
     >>> import fsspec, fsspec_patch
     >>> fsspec_patch.install()
@@ -27,11 +31,13 @@ def install() -> None:
     True
     """
     _register(CanonicalSimpleCacheFileSystem, _PATCHED)
+    SimpleCacheFileSystem._cache = CanonicalSimpleCacheFileSystem._cache
 
 
 def uninstall() -> None:
     """Give ``simplecache`` back to fsspec's own ``SimpleCacheFileSystem`` (idempotent)."""
     _register(SimpleCacheFileSystem, _ORIGINAL)
+    SimpleCacheFileSystem._cache = _ORIGINAL_CACHE
 
 
 def is_installed() -> bool:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from cachetools import LRUCache
 from fsspec.implementations.cache_mapper import (  # type: ignore[import-untyped]
     AbstractCacheMapper,
+    create_cache_mapper,
 )
 
+from ._index import is_entry_name
 from ._key import canonicalise, normalise_major_params
-from ._store import is_entry_name
 
-__all__ = ["DEFAULT_KEY_CACHE_SIZE", "CanonicalCacheMapper", "stable_repr"]
+__all__ = ["DEFAULT_KEY_CACHE_SIZE", "CanonicalCacheMapper", "mapper_for", "stable_repr"]
 
 #: URL variants whose file name is memoised (an LRU); about 1 KiB of memory each at most.
 DEFAULT_KEY_CACHE_SIZE = 4096
@@ -56,40 +58,43 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
         self.key_cache_size = key_cache_size
         self.inner = inner
         self._majors = frozenset(self.major_params)
-        self._memo: LRUCache[str, str] = LRUCache(maxsize=max(key_cache_size, 1))
+        self._memo: LRUCache[str, tuple[str, str]] = LRUCache(maxsize=max(key_cache_size, 1))
         self._lock = threading.Lock()
 
     def __call__(self, path: str) -> str:
         """Return the cache file name of ``path``."""
+        return self._lookup(path)[1]
+
+    def key(self, path: str) -> str:
+        """Return the canonical key of ``path`` under this mapper's major parameters."""
+        return self._lookup(path)[0]
+
+    def _lookup(self, path: str) -> tuple[str, str]:
         if self.key_cache_size == 0 or len(path) > _MEMO_MAX_URL:
-            return self._name(path)
+            return self._key_and_name(path)
         # Indexing, not .get(): cachetools' get() looks the key up twice.
         with self._lock:
             try:
                 return self._memo[path]
             except KeyError:
                 pass
-        name = self._name(path)
+        found = self._key_and_name(path)
         with self._lock:
-            self._memo[path] = name
-        return name
-
-    def key(self, path: str) -> str:
-        """Return the canonical key of ``path`` under this mapper's major parameters."""
-        return canonicalise(path, self._majors)
+            self._memo[path] = found
+        return found
 
     def memo_size(self) -> int:
         """Return how many URL variants are memoised now."""
         with self._lock:
             return len(self._memo)
 
-    def _name(self, path: str) -> str:
-        key = self.key(path)
+    def _key_and_name(self, path: str) -> tuple[str, str]:
+        key = canonicalise(path, self._majors)
         if self.inner is not None:
             name = str(self.inner(key))
             if _is_file_name(name):
-                return name
-        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+                return key, name
+        return key, hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _settings(self) -> tuple[tuple[str, ...], int, AbstractCacheMapper | None]:
         return (self.major_params, self.key_cache_size, self.inner)
@@ -108,6 +113,45 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._settings())
+
+
+def mapper_for(
+    major_params: str | Iterable[str] | None,
+    key_cache_size: int,
+    same_names: bool | None,
+    cache_mapper: AbstractCacheMapper | None,
+) -> CanonicalCacheMapper:
+    """Return the mapper for a filesystem's options, one shared by equal options.
+
+    Every instance (one per logical file) with the same settings uses one mapper, so the
+    memo of URL variants is bounded once for all of them. A ``CanonicalCacheMapper``
+    given as ``cache_mapper`` is used as it is.
+    """
+    if same_names is not None and cache_mapper is not None:
+        raise ValueError("Cannot specify both same_names and cache_mapper")
+    if isinstance(cache_mapper, CanonicalCacheMapper):
+        return cache_mapper
+    inner = (
+        cache_mapper
+        if cache_mapper is not None
+        else (create_cache_mapper(True) if same_names else None)
+    )
+    settings = (normalise_major_params(major_params), key_cache_size, inner)
+    try:
+        hash(settings)
+    except TypeError:  # a mapper of the user's that is not hashable is not shared
+        return CanonicalCacheMapper(*settings)
+    with _SHARED_LOCK:
+        mapper = _SHARED.get(settings)
+        if mapper is None:
+            mapper = _SHARED[settings] = CanonicalCacheMapper(*settings)
+        return mapper
+
+
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], CanonicalCacheMapper] = (
+    weakref.WeakValueDictionary()
+)
+_SHARED_LOCK = threading.Lock()
 
 
 def _is_file_name(name: str) -> bool:

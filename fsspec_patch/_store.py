@@ -1,14 +1,17 @@
-"""On-disk cache entries: LRU index with caps, atomic downloads, hit and miss counters."""
+"""The cache entries of one filesystem instance: look-ups, atomic downloads, counters.
+
+What a directory holds is shared by every instance and process using it
+(:class:`~fsspec_patch._directory.CacheDirectory`); a store adds what one instance
+knows: its read-only storages, its mapper and its limits.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -16,33 +19,25 @@ from typing import IO, Any
 from fsspec.compression import compr  # type: ignore[import-untyped]
 from fsspec.utils import infer_compression  # type: ignore[import-untyped]
 
+from ._directory import CacheDirectory
+from ._index import PARTIAL_PREFIX, Limits, remove_quietly
 from ._target import fetch_target
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_ENTRIES",
-    "PARTIAL_PREFIX",
-    "CacheStats",
-    "CacheStore",
-    "is_entry_name",
-    "remove_quietly",
-]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ENTRIES", "CacheStats", "CacheStore"]
 
 #: Most files kept in the writable cache directory before the least recently used go.
 DEFAULT_MAX_ENTRIES = 10_000
 #: Most bytes kept in the writable cache directory before the least recently used go.
 DEFAULT_MAX_BYTES = 2**30
-#: Name prefix of the temporary files that downloads and writes go through.
-PARTIAL_PREFIX = ".partial-"
-# fsspec's metadata file name in a cache directory: never a cache entry.
-_METADATA_FILE = "cache"
-# Downloads of one entry are serialised by one of these locks, picked by name hash.
-_LOCK_STRIPES = 64
+# Temporary files untouched for this long belong to no download still running.
+_STALE_PARTIAL = 3600.0
+# Windows cannot stamp a file through its descriptor: it goes by path there.
+_UTIME_BY_FD = os.utime in os.supports_fd
 
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Counters of a cache: hits and misses of opens, entries and bytes on disk."""
+    """Counters of a cache: this process's hits and misses, the directory's entries and bytes."""
 
     hits: int = 0
     misses: int = 0
@@ -59,10 +54,11 @@ class CacheStats:
 
 
 class CacheStore:
-    """The cache files of one filesystem: lookups, atomic downloads, LRU caps, counters.
+    """The cache files one filesystem sees: look-ups, atomic downloads and publishing.
 
-    ``storage`` lists the cache directories, the last one writable; ``mapper`` names
-    entries; ``makedirs`` (re)creates the writable directory.
+    ``storage`` lists the cache directories, the last one writable and shared with every
+    instance and process using it; ``mapper`` names entries; ``makedirs`` (re)creates the
+    writable directory; ``limits`` bound it.
     """
 
     def __init__(
@@ -70,42 +66,40 @@ class CacheStore:
         storage: list[str],
         mapper: Callable[[str], str],
         makedirs: Callable[[], None],
-        max_entries: int | None,
-        max_bytes: int | None,
+        limits: Limits,
     ) -> None:
         self.storage = storage
         self.directory = storage[-1]
         self.mapper = mapper
         self.makedirs = makedirs
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._locks = tuple(threading.RLock() for _ in range(_LOCK_STRIPES))
-        self._lock = threading.Lock()
-        self._sizes: OrderedDict[str, int] = OrderedDict()
-        self._bytes = self._hits = self._misses = 0
-        self.rescan()
+        self.limits = limits
+        makedirs()
+        self.shared = CacheDirectory.of(self.directory)
+        self.shared.apply(limits)
 
     def open(self, path: str, mode: str, fs: Any) -> IO[Any]:
         """Open the cached copy of ``path``; on a miss fetch it once through ``fs``."""
         name = self.mapper(path)
         handle = self._open_existing(name, mode)
         if handle is None:
-            with self._locks[hash(name) % _LOCK_STRIPES]:
+            with self.shared.download_lock(name):
                 handle = self._open_existing(name, mode)
                 if handle is None:
                     return self._download(fs, path, name, mode)
-        with self._lock:
-            self._hits += 1
-            if name in self._sizes:
-                self._sizes.move_to_end(name)
+        self.shared.count(hit=True)
         return handle
 
     def _open_existing(self, name: str, mode: str) -> IO[Any] | None:
         for storage in self.storage:
+            path = os.path.join(storage, name)
             try:
-                return open(os.path.join(storage, name), mode)
+                handle = open(path, mode)  # noqa: SIM115
             except FileNotFoundError:
                 continue
+            if storage == self.directory:
+                # The use that every process's eviction sees.
+                _stamp(handle.fileno() if _UTIME_BY_FD else path)
+            return handle
         return None
 
     def _download(self, fs: Any, path: str, name: str, mode: str) -> IO[Any]:
@@ -126,67 +120,59 @@ class CacheStore:
         return partial
 
     def publish(self, partial: str, name: str, *, miss: bool, mode: str = "rb") -> IO[Any]:
-        """Move a complete temporary file into place as entry ``name`` and open it.
+        """Move a complete temporary file into place as entry ``name``; return it open.
 
-        Replacing and opening under the index lock means no eviction can remove the
-        entry before it is open; then the least recently used go, over the caps.
+        One transaction of the index, which every process's evictions wait for, makes
+        room (least recently used first), moves the file in and opens it: nothing can
+        take it away before it is open.
         """
         final = os.path.join(self.directory, name)
-        with self._lock:
-            os.replace(partial, final)
+        _stamp(partial)
+        stat = os.stat(partial)
+        with self.shared.transaction() as index:
+            index.make_room(self.limits, keep=name, incoming=stat.st_size)
+            try:
+                os.replace(partial, final)
+            except PermissionError:
+                if not miss:
+                    raise
+                # Windows: a process has this entry open, so it is there already.
+                remove_quietly(partial)
+            else:
+                index.put(name, stat.st_size, stat.st_mtime_ns)
             handle = open(final, mode)  # noqa: SIM115
-            size = os.fstat(handle.fileno()).st_size
-            self._misses += miss
-            self._bytes += size - self._sizes.pop(name, 0)
-            self._sizes[name] = size
-            self._evict()
+        if miss:
+            self.shared.count(hit=False)
         return handle
 
     def discard(self, name: str) -> None:
         """Remove entry ``name`` from the writable directory."""
-        with self._lock:
+        with self.shared.transaction() as index:
             remove_quietly(os.path.join(self.directory, name))
-            self._bytes -= self._sizes.pop(name, 0)
+            index.drop(name)
 
-    def rescan(self) -> None:
-        """Rebuild the index from the directory, oldest files first, then apply the caps."""
-        found: list[tuple[float, str, int]] = []
-        with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as entries:
-            for entry in entries:
-                if is_entry_name(entry.name) and entry.is_file(follow_symlinks=False):
-                    stat = entry.stat(follow_symlinks=False)
-                    found.append((stat.st_mtime, entry.name, stat.st_size))
-        found.sort()
-        with self._lock:
-            self._sizes = OrderedDict((name, size) for _, name, size in found)
-            self._bytes = sum(self._sizes.values())
-            self._evict()
+    def clear(self, unused_for: float | None = None) -> None:
+        """Remove the entries not used for ``unused_for`` seconds (every one with ``None``).
+
+        Temporary files go too once untouched for an hour: interrupted downloads.
+        """
+        self.makedirs()
+        now = time.time()
+        cutoff = None if unused_for is None else time.time_ns() - int(unused_for * 1e9)
+        with self.shared.transaction() as index:
+            index.remove_unused(cutoff, now - _STALE_PARTIAL)
 
     def stats(self) -> CacheStats:
-        """Return the current counters."""
-        with self._lock:
-            return CacheStats(self._hits, self._misses, len(self._sizes), self._bytes)
-
-    def _evict(self) -> None:
-        # The newest entry always stays, even alone over max_bytes: it is being opened.
-        while len(self._sizes) > 1 and (
-            (self.max_entries is not None and len(self._sizes) > self.max_entries)
-            or (self.max_bytes is not None and self._bytes > self.max_bytes)
-        ):
-            name, size = self._sizes.popitem(last=False)
-            self._bytes -= size
-            remove_quietly(os.path.join(self.directory, name))
+        """Return this process's hits and misses and the directory's entries and bytes."""
+        entries, size = self.shared.totals()
+        return CacheStats(self.shared.hits, self.shared.misses, entries, size)
 
 
-def is_entry_name(name: str) -> bool:
-    """Return whether a file called ``name`` in a cache directory is a cache entry."""
-    return not name.startswith(PARTIAL_PREFIX) and name != _METADATA_FILE
-
-
-def remove_quietly(path: str) -> None:
-    """Remove a file that may already be gone."""
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
+def _stamp(file: int | str) -> None:
+    # Nanoseconds set explicitly: the kernel's own "now" for file times is coarse (a
+    # few ms), and eviction orders uses by these times.
+    now = time.time_ns()
+    os.utime(file, ns=(now, now))
 
 
 def _fetch_into(fs: Any, path: str, partial: str) -> None:

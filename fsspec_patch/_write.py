@@ -11,7 +11,7 @@ from fsspec.implementations.cached import (  # type: ignore[import-untyped]
     WriteCachedTransaction,
 )
 
-from ._store import remove_quietly
+from ._index import remove_quietly
 
 __all__ = ["AtomicLocalFile", "CacheTransaction", "open_for_write"]
 
@@ -63,7 +63,11 @@ class AtomicLocalFile(LocalTempFile):  # type: ignore[misc]
             except BaseException:
                 remove_quietly(self.fn)
                 raise
-        self.fs._store.publish(self.fn, self.entry, miss=False).close()
+        try:
+            self.fs._store.publish(self.fn, self.entry, miss=False).close()
+        except BaseException:
+            remove_quietly(self.fn)
+            raise
         self.fn = os.path.join(self.fs._store.directory, self.entry)
         self.published = True
 

@@ -11,7 +11,9 @@ from typing import IO, Any
 
 import fsspec
 import pytest
+from cache_helpers import entries
 from fsspec.implementations.cache_mapper import BasenameCacheMapper
+from fsspec.implementations.cached import SimpleCacheFileSystem
 
 from fsspec_patch import (
     CacheStats,
@@ -21,11 +23,6 @@ from fsspec_patch import (
 )
 
 Opener = Callable[[str], IO[bytes]]
-
-
-def entries(directory: str) -> list[str]:
-    """Return the sorted file names in a cache directory."""
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
 
 @pytest.fixture(params=["fsspec.open", "fs.open"])
@@ -64,10 +61,33 @@ def test_variants_reuse_one_entry(
     assert stats == CacheStats(hits=5, misses=1, entries=1, bytes=3)
 
 
-def test_fsspec_open_and_fs_open_share_one_instance(cache_dir: str, mem_root: str) -> None:
+def test_instances_follow_logical_files_and_share_one_store(cache_dir: str, mem_root: str) -> None:
+    def opened(url: str) -> Any:
+        return fsspec.open(f"simplecache::memory://{mem_root}/{url}", cache_storage=cache_dir).fs
+
     fs = fsspec.filesystem("simplecache", target_protocol="memory", cache_storage=cache_dir)
-    assert fsspec.open(f"simplecache::memory://{mem_root}/a", cache_storage=cache_dir).fs is fs
-    assert fsspec.open(f"simplecache::memory://{mem_root}/b?x=1", cache_storage=cache_dir).fs is fs
+    one = opened("e/f")
+    assert opened("e/f?t=1#x") is one
+    assert opened("e/./x/../f?X-Amz-Signature=s") is one
+    others = [opened("e/f?version=1"), opened("e/f?version=2"), opened("e/g")]
+    assert len({id(fs), id(one), *map(id, others)}) == 5
+    assert opened("e/f?version=1&t=2") is others[0]
+    # The instances are fsspec's own simplecache instances, in its own mapping.
+    assert SimpleCacheFileSystem._cache is CanonicalSimpleCacheFileSystem._cache
+    assert len(SimpleCacheFileSystem._cache) == 5
+    # One directory, one store behind them all: entries, counts and limits are shared.
+    assert {id(x._store.shared) for x in (fs, one, *others)} == {id(fs._store.shared)}
+
+
+def test_int_options_from_strings_select_the_same_instance(cache_dir: str) -> None:
+    def make(**options: Any) -> Any:
+        return fsspec.filesystem(
+            "simplecache", target_protocol="memory", cache_storage=cache_dir, **options
+        )
+
+    assert make(max_entries="10", max_bytes="2048") is make(max_entries=10, max_bytes=2048)
+    assert make(key_cache_size="16") is make(key_cache_size=16)
+    assert make(max_entries="10000") is make()
 
 
 def test_major_params_and_paths_make_distinct_entries(
@@ -392,7 +412,8 @@ def test_existing_cache_directory_is_indexed_and_capped(
     again = fsspec.filesystem(
         "simplecache", target_protocol="memory", cache_storage=cache_dir, max_entries=2
     )
-    assert cache_stats(again) == CacheStats(entries=2, bytes=6)
+    # The directory's counts are shared; the new limit applies to it at once.
+    assert cache_stats(again) == CacheStats(misses=4, entries=2, bytes=6)
     assert again.cache_size() == 6
 
 

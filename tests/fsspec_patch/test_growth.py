@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
 from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pytest
+from cache_helpers import entries, variant
+from fsspec.implementations.cached import SimpleCacheFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from fsspec_patch import CanonicalSimpleCacheFileSystem, cache_stats
@@ -16,16 +17,6 @@ if TYPE_CHECKING:
     from conftest import RecordingServer
 
 K = 10
-
-
-def variant(rnd: random.Random, path: str, i: int) -> str:
-    """A random URL variant of ``path``: minor params in any order, fragment, dot segments."""
-    params = [f"t={i}", f"cb={rnd.random()}", "a=1", "b=2", f"X-Amz-Signature={i:x}"]
-    rnd.shuffle(params)
-    head, _, name = path.rpartition("/")
-    dots = rnd.choice(["", "./", "x/../", "./y/./../"])
-    url = f"{head}/{dots}{name}?{'&'.join(params[: rnd.randint(0, len(params))])}"
-    return url + rnd.choice(["", "#frag", f"#{i}"])
 
 
 def bound(n: int) -> int:
@@ -40,9 +31,12 @@ def test_memory_variants_keep_k_entries_and_no_new_instances(
     paths = [f"{mem_root}/d{k}/file{k}.bin" for k in range(K)]
     for k, path in enumerate(paths):
         memfs.pipe(path, b"%d" % k)
+    before = len(SimpleCacheFileSystem._cache)
     for path in paths:  # a memory target only knows the plain names: fetch those first
         with fsspec.open(f"simplecache::memory://{path}", cache_storage=cache_dir) as f:
             f.read()
+    # One instance per logical file, in fsspec's own instance cache.
+    assert len(SimpleCacheFileSystem._cache) - before == K
     ours, targets = len(CanonicalSimpleCacheFileSystem._cache), len(MemoryFileSystem._cache)
     rnd = random.Random(n)
     for i in range(n):
@@ -50,7 +44,7 @@ def test_memory_variants_keep_k_entries_and_no_new_instances(
         url = f"simplecache::memory://{variant(rnd, paths[k], i)}"
         with fsspec.open(url, cache_storage=cache_dir) as f:
             assert f.read() == b"%d" % k
-    on_disk = len(os.listdir(cache_dir))
+    on_disk = len(entries(cache_dir))
     assert on_disk <= bound(n)
     assert len(CanonicalSimpleCacheFileSystem._cache) - ours <= bound(n) - K
     assert on_disk == K
@@ -72,4 +66,4 @@ def test_http_variants_fetch_each_file_once(http_server: RecordingServer, cache_
         with fs.open(url) as f:
             assert f.read() == b"%d" % k
     assert len(http_server.requests) == 3
-    assert len(os.listdir(cache_dir)) == 3
+    assert len(entries(cache_dir)) == 3

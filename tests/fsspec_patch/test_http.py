@@ -114,7 +114,7 @@ def test_signing_parameters_are_never_persisted_or_logged(
             assert fs.cat(signed) == b"a,b\n1,2\n"
             with fs.open(signed + "&version=1", "rb") as f:
                 f.read()
-            files = all_files(storage)
+            files = all_files(storage) + all_files(fs._store.shared.index)
             assert files
             for path in files:
                 assert SECRET not in str(path)
@@ -153,20 +153,22 @@ def test_threads_opening_one_file_during_its_download(
     assert len(all_files(cache_dir)) == 1
 
 
-def test_thread_pool_shares_one_instance_and_one_cache(http_server: RecordingServer) -> None:
+def test_thread_pool_shares_instances_and_one_cache(http_server: RecordingServer) -> None:
     for i in range(20):
         http_server.files[f"/f{i}"] = b"%d" % i
 
-    def work(i: int) -> tuple[int, str]:
+    def work(i: int) -> tuple[int, int, str]:
         of = fsspec.open(f"simplecache::{http_server.url(f'/f{i % 20}?n={i}')}")
         with of as f:
             assert f.read() == b"%d" % (i % 20)
-        return id(of.fs), of.fs.storage[-1]
+        return i % 20, id(of.fs), of.fs.storage[-1]
 
     with ThreadPoolExecutor(8) as pool:
         seen = set(pool.map(work, range(160)))
-    assert len(seen) == 1
-    ((_, storage),) = seen
+    # One instance per logical file, whatever the thread; one directory for all of them.
+    assert len(seen) == 20
+    assert len({fs for _, fs, _ in seen}) == 20
+    (storage,) = {storage for _, _, storage in seen}
     assert len(all_files(storage)) == 20
     assert len(http_server.requests) == 20
     assert all(http_server.hits(f"/f{i}") == 1 for i in range(20))

@@ -77,7 +77,7 @@ def test_global_configuration_through_fsspec_environment_variables() -> None:
     out = run_python(
         "import fsspec\n"
         "fs = fsspec.filesystem('simplecache', target_protocol='memory')\n"
-        "print(fs._mapper.major_params, fs._store.max_entries)",
+        "print(fs._mapper.major_params, fs._store.limits.max_entries)",
         FSSPEC_SIMPLECACHE_MAJOR_PARAMS="Version,part",
         FSSPEC_SIMPLECACHE_MAX_ENTRIES="50",
     )

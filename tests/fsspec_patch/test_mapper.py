@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from typing import Any
 
 import fsspec
 import pytest
+from cache_helpers import entries
 from fsspec.implementations.cache_mapper import BasenameCacheMapper, HashCacheMapper
 
 from fsspec_patch import DEFAULT_KEY_CACHE_SIZE, CacheStats, CanonicalCacheMapper, cache_stats
@@ -82,7 +82,7 @@ def test_same_names_with_a_basename_over_255_bytes(
     )
     assert fs.cat(f"{mem_root}/{too_long}?t=1") == b"hashed"
     hashed = CanonicalCacheMapper()(f"{mem_root}/{too_long}")
-    assert sorted(os.listdir(cache_dir)) == sorted([fits, hashed])
+    assert entries(cache_dir) == sorted([fits, hashed])
     assert cache_stats(fs) == CacheStats(hits=1, misses=2, entries=2, bytes=10)
 
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import fsspec
 import pytest
+from cache_helpers import entries
 from fsspec.implementations.memory import MemoryFileSystem
 
 from fsspec_patch import CacheStats, CanonicalSimpleCacheFileSystem, cache_stats
@@ -91,11 +92,6 @@ def _targets() -> Iterator[None]:
     PathOnlyFileSystem.broken.clear()
 
 
-def entries(directory: str) -> list[str]:
-    """Return the file names in a cache directory."""
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-
-
 def test_target_whose_get_file_takes_only_a_path(memfs: Any, mem_root: str, cache_dir: str) -> None:
     memfs.pipe(f"{mem_root}/f.csv", b"a,b\n")
     with pytest.raises(TypeError):
@@ -151,8 +147,11 @@ def test_version_query_shares_one_instance_and_one_entry(
         with of as f:
             assert f.read() == b"version 123"
     assert cache_stats(opened[0].fs) == CacheStats(hits=2, misses=1, entries=1, bytes=11)
+    # Without a URL, the instance stands for the options alone; it shares the directory.
     same = fsspec.filesystem("simplecache", target_protocol="versioned", cache_storage=cache_dir)
-    assert same is opened[0].fs
+    assert same is not opened[0].fs
+    assert same._store.shared is opened[0].fs._store.shared
+    assert same.fs.version_aware is False
 
 
 def test_fs_open_fetches_the_version_like_fsspec_open(
@@ -164,7 +163,7 @@ def test_fs_open_fetches_the_version_like_fsspec_open(
     assert len(CanonicalSimpleCacheFileSystem._cache) == 1
 
 
-def test_major_version_query_keeps_entries_apart_in_one_instance(
+def test_major_version_query_keeps_entries_and_instances_apart(
     memfs: Any, mem_root: str, cache_dir: str
 ) -> None:
     memfs.pipe({f"{mem_root}/f": b"latest", f"{mem_root}/f@1": b"one", f"{mem_root}/f@2": b"two"})
@@ -176,7 +175,7 @@ def test_major_version_query_keeps_entries_apart_in_one_instance(
     assert found == {"": b"latest", "?versionId=1": b"one", "?versionId=2": b"two"} | {
         "?t=0&versionId=1": b"one"
     }
-    assert len(CanonicalSimpleCacheFileSystem._cache) == 1
+    assert len(CanonicalSimpleCacheFileSystem._cache) == 3  # one per version
     assert len(entries(cache_dir)) == 3
 
 

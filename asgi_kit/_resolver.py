@@ -16,6 +16,7 @@ from ._stores import SessionDatabase
 from ._tokens import AnonymousReason, find_bearer, is_b64token, token_digest
 
 logger = logging.getLogger("asgi_kit")
+_MISSING = AnonymousReason.MISSING
 
 
 class SessionResolver:
@@ -45,7 +46,7 @@ class SessionResolver:
         """Return the active session of ``token``, or None (malformed tokens included)."""
         if not is_b64token(token):
             return None
-        found = await self._look_up(token.encode("ascii"))
+        found = await self.look_up(token.encode("ascii"))
         return found if isinstance(found, Session) else None
 
     async def authenticate(
@@ -58,28 +59,26 @@ class SessionResolver:
         """
         token = find_bearer(headers)
         if isinstance(token, bytes):
-            return await self._look_up(token)
-        return token
-
-    async def resolve_scope(self, scope: MutableMapping[str, Any]) -> Session | AnonymousReason:
-        """The active session of a request: its bearer token, else its session cookie.
-
-        The cookie is read only without an ``Authorization`` header, and refused unread on
-        a state-changing request that may be cross-site (``SessionCookie.token_of``).
-        """
-        token = self.credential(scope)
-        if isinstance(token, bytes):
-            return await self._look_up(token)
+            return await self.look_up(token)
         return token
 
     def credential(self, scope: MutableMapping[str, Any]) -> bytes | AnonymousReason:
-        """The token a request presents (header first, then cookie), or why there is none."""
+        """The token a request presents, or why there is none.
+
+        Its bearer token; without an ``Authorization`` header, its session cookie (if the
+        resolver has one), refused unread on a state-changing request that may be
+        cross-site (``SessionCookie.token_of``).
+        """
         token = find_bearer(scope.get("headers") or ())
-        if token is AnonymousReason.MISSING and self.cookie is not None:
+        if token is _MISSING and self.cookie is not None:
             return self.cookie.token_of(scope)
         return token
 
-    async def _look_up(self, token: bytes) -> Session | AnonymousReason:
+    async def look_up(self, token: bytes) -> Session | AnonymousReason:
+        """The active session of a token's bytes (as ``credential`` gives them), or ``INVALID``.
+
+        Activity is written back when due (``touch_interval``).
+        """
         session = await self.session_db.get_by_token_digest(token_digest(token))
         if session is None:
             return AnonymousReason.INVALID

@@ -58,6 +58,7 @@ ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("bearer", "2. BearerAuthMiddleware, valid token", "bearer", "bearer"),
     ("bearer_anon", "2a. BearerAuthMiddleware, no header", "bearer", ""),
     ("cookie", "2b. BearerAuthMiddleware, the token in the session cookie", "cookie", "cookie"),
+    ("cookie_bearer", "2c. (2b)'s middleware, a Bearer token", "cookie", "bearer"),
     (
         "starlette_dict",
         "3. Starlette AuthenticationMiddleware + hand-written backend",

@@ -28,11 +28,15 @@ def ip_address_field(value: str | None) -> str | None:
 
     Anything else (a host name, ``"testclient"``, a proxy's list, garbage) is dropped
     rather than stored: the field tells a user which device a session is, and a value
-    no one can trust is worse than none. An IPv6 zone (``%eth0``) is dropped too.
+    no one can trust is worse than none. An IPv6 zone (``%eth0``) is dropped too, and an
+    IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, from a dual-stack socket) is the IPv4
+    address it carries (Python versions write the mapped form differently).
     """
     if not value:
         return None
     try:
-        return str(ipaddress.ip_address(value.strip().partition("%")[0]))
+        address = ipaddress.ip_address(value.strip().partition("%")[0])
     except ValueError:
         return None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(address if mapped is None else mapped)

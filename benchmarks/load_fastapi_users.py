@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import shutil
 import signal
@@ -85,12 +84,6 @@ def servers(users: int) -> Iterator[dict[str, tuple[int, int]]]:
             load_middleware.stop_server(proc)
 
 
-def abba(rounds: int) -> list[str]:
-    """Target order: a, c, c, a, a, c, ..."""
-    names = [name for name, _ in TARGETS]
-    return [n for r in range(rounds) for n in (names if r % 2 == 0 else names[::-1])]
-
-
 def format_summary(results: list[Result]) -> str:
     """Per target: overall requests/s and server CPU per request, median p50/p99; ratios."""
     lines = [
@@ -120,17 +113,8 @@ def format_summary(results: list[Result]) -> str:
 
 
 def run(options: Options) -> list[Result]:
-    """Start the servers, warm them up, run the load in ABBA order, stop the servers."""
-    tokens = _apps.make_tokens(options.active_tokens)
-    warm_up = dataclasses.replace(options, duration=1.0)
-    with servers(options.sessions) as running:
-        for name, server in running.items():
-            load_middleware.run_load(name, server, tokens, warm_up)
-        results = []
-        for name in abba(options.rounds):
-            results.append(load_middleware.run_load(name, running[name], tokens, options))
-            print(f"{name}: {results[-1].rps:,.0f} requests/s", file=sys.stderr)
-    return results
+    """``load_middleware.run`` over this module's servers and targets: (a), (c), (c), (a)..."""
+    return load_middleware.run(options, start=servers, targets=TARGETS)
 
 
 def parse_args() -> Options:

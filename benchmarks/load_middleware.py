@@ -33,7 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -288,9 +289,9 @@ def run_load(target: str, server: tuple[int, int], tokens: list[str], options: O
     return dataclasses.replace(result, server_cpu=after - before)
 
 
-def abba(rounds: int) -> list[str]:
-    """Target order: bare, bearer, bearer, bare, bare, bearer, ..."""
-    names = [name for name, _ in TARGETS]
+def abba(rounds: int, targets: Sequence[tuple[str, str]] = TARGETS) -> list[str]:
+    """Target order: bare, bearer, bearer, bare, bare, bearer, ... (A, B, B, A for others)."""
+    names = [name for name, _ in targets]
     return [n for r in range(rounds) for n in (names if r % 2 == 0 else names[::-1])]
 
 
@@ -356,15 +357,23 @@ def describe(options: Options) -> str:
     )
 
 
-def run(options: Options) -> list[Result]:
-    """Start the servers, warm them up, run the load in ABBA order, stop the servers."""
+def run(
+    options: Options,
+    start: Callable[[int], ContextManager[dict[str, tuple[int, int]]]] = servers,
+    targets: Sequence[tuple[str, str]] = TARGETS,
+) -> list[Result]:
+    """Start the servers, warm them up, run the load in ABBA order, stop the servers.
+
+    ``start`` and ``targets`` are this module's by default; ``load_fastapi_users`` passes
+    its own servers and targets and shares the rest.
+    """
     tokens = _apps.make_tokens(options.active_tokens)
     warm_up = dataclasses.replace(options, duration=1.0)
-    with servers(options.sessions) as running:
+    with start(options.sessions) as running:
         for name, server in running.items():
             run_load(name, server, tokens, warm_up)
         results = []
-        for name in abba(options.rounds):
+        for name in abba(options.rounds, targets):
             results.append(run_load(name, running[name], tokens, options))
             print(f"{name}: {results[-1].rps:,.0f} requests/s", file=sys.stderr)
     return results

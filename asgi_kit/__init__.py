@@ -30,15 +30,14 @@ from ._http import (
 from ._middleware import BearerAuthMiddleware
 from ._models import Session
 from ._request import (
-    SCOPE_KEY,
     AuthResult,
-    SessionUser,
     get_auth_result,
     request_session,
     resolve_request,
     resolve_token,
 )
 from ._resolver import HasResolver, SessionResolver
+from ._scope import SCOPE_KEY, SessionUser
 from ._stores import (
     OPTIONAL,
     InMemorySessionDatabase,

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from ._errors import StoreUnavailableError
 from ._http import STORE_UNAVAILABLE
 from ._models import Session
-from ._request import SessionUser, resolve_request
+from ._request import resolve_request
 from ._resolver import HasResolver, resolver_for
 from ._stores import SessionDatabase
 
@@ -52,7 +52,8 @@ class SessionAuthBackend(AuthenticationBackend):
             raise AuthenticationError(STORE_UNAVAILABLE.detail.value) from exc
         if not isinstance(found, Session):
             return None
-        return AuthCredentials(["authenticated"]), SessionUser(found)
+        # The request path left them on the scope: handed back, not built a second time.
+        return conn.scope["auth"], conn.scope["user"]
 
     @staticmethod
     def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:

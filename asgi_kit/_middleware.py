@@ -10,7 +10,6 @@ from starlette.websockets import WebSocketClose
 from ._errors import StoreUnavailableError
 from ._http import STORE_UNAVAILABLE, Refusal, refusal
 from ._models import Session
-from ._request import resolve_request
 from ._resolver import HasResolver, resolver_for
 from ._stores import SessionDatabase
 
@@ -50,7 +49,7 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            found = await resolve_request(scope, self.resolver)
+            found = await self.resolver.resolve_scope(scope)
         except StoreUnavailableError:
             await refuse(scope, receive, send, STORE_UNAVAILABLE)
             return

@@ -1,9 +1,10 @@
-"""The one request path: a request's session is resolved once and read from its scope.
+"""Reading the one request path: a request's session, resolved once, read from its scope.
 
-``resolve_request`` is the only reader: the middleware, the Starlette backend adapter,
-FastAPI dependencies and the FastAPI Users strategy all call it. The first call for a
-request resolves its ``Authorization`` header through a ``SessionResolver`` and leaves
-the outcome on the scope (``SCOPE_KEY``); every later call, in any layer, reads it back.
+``SessionResolver.resolve_scope`` resolves a request and leaves the outcome on its scope
+(``SCOPE_KEY``); ``resolve_request`` is the same for a Starlette connection, and what
+``SessionAuthBackend``, FastAPI dependencies and the FastAPI Users strategy call (the
+middleware calls its resolver directly). Every later call, in any layer, reads the
+outcome back; ``request_session`` and ``get_auth_result`` only read it.
 """
 
 from __future__ import annotations
@@ -11,42 +12,14 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, NamedTuple
 
-from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 
 from ._models import Session
 from ._resolver import SessionResolver
+from ._scope import SCOPE_KEY
 from ._tokens import AnonymousReason, token_digest
 
-#: The scope key under which the request path leaves the ``Session``, or the
-#: ``AnonymousReason`` saying why there is none (read it with ``request_session``).
-SCOPE_KEY = "asgi_kit.auth"
-
 Conn = HTTPConnection | MutableMapping[str, Any]
-#: The credentials' scopes of an authenticated request (copied by ``AuthCredentials``).
-_AUTHENTICATED = ("authenticated",)
-
-
-class SessionUser(BaseUser):
-    """The Starlette user of an authenticated request; ``identity`` is the user id."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    @property
-    def is_authenticated(self) -> bool:
-        """Always True."""
-        return True
-
-    @property
-    def display_name(self) -> str:
-        """The user id as a string."""
-        return str(self.session.user_id)
-
-    @property
-    def identity(self) -> str:
-        """The user id as a string."""
-        return str(self.session.user_id)
 
 
 class AuthResult(NamedTuple):
@@ -72,34 +45,14 @@ def _scope(conn: Conn) -> MutableMapping[str, Any]:
     return conn if type(conn) is dict else conn.scope  # type: ignore[union-attr]
 
 
-def attach(scope: MutableMapping[str, Any], found: Session | AnonymousReason) -> None:
-    """Leave ``found`` on ``scope``, with Starlette's ``scope["auth"]`` and ``scope["user"]``.
-
-    They are fresh each call, so one request's change to ``request.auth.scopes`` never
-    reaches another.
-    """
-    scope[SCOPE_KEY] = found
-    if isinstance(found, Session):
-        scope["auth"] = AuthCredentials(_AUTHENTICATED)
-        scope["user"] = SessionUser(found)
-    else:
-        scope["auth"] = AuthCredentials()
-        scope["user"] = UnauthenticatedUser()
-
-
 async def resolve_request(conn: Conn, resolver: SessionResolver) -> Session | AnonymousReason:
     """The session of a request, or why there is none: resolved once, then read back.
 
+    ``resolver.resolve_scope`` for a Starlette connection or a raw scope.
     ``StoreUnavailableError`` propagates (and nothing is left on the scope, so a retry in
     another layer may still succeed).
     """
-    scope = _scope(conn)
-    found: Session | AnonymousReason | None = scope.get(SCOPE_KEY)
-    if found is None:
-        token = resolver.credential(scope)
-        found = await resolver.look_up(token) if isinstance(token, bytes) else token
-        attach(scope, found)
-    return found
+    return await resolver.resolve_scope(_scope(conn))
 
 
 async def resolve_token(

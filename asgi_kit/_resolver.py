@@ -1,4 +1,4 @@
-"""``SessionResolver``: the one code path from a bearer token to an active session."""
+"""``SessionResolver``: the one code path from a request, or a bearer token, to its session."""
 
 from __future__ import annotations
 
@@ -8,19 +8,24 @@ from collections.abc import Iterable, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, runtime_checkable
 
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+
 from ._clock import as_interval
 from ._cookies import SessionCookie
 from ._errors import ConfigurationError, StoreUnavailableError
 from ._models import Session
+from ._scope import SCOPE_KEY, SessionUser
 from ._stores import SessionDatabase
 from ._tokens import AnonymousReason, find_bearer, is_b64token, token_digest
 
 logger = logging.getLogger("asgi_kit")
 _MISSING = AnonymousReason.MISSING
+#: The credentials' scopes of an authenticated request (copied by ``AuthCredentials``).
+_AUTHENTICATED = ("authenticated",)
 
 
 class SessionResolver:
-    """Resolve bearer tokens to active sessions through a ``SessionDatabase``.
+    """Resolve requests, and bearer tokens, to active sessions through a ``SessionDatabase``.
 
     The store is asked by token digest only, and returns active sessions only (its
     contract: expiry is decided by ``Session.is_active`` there). ``last_seen_at`` is written
@@ -61,6 +66,30 @@ class SessionResolver:
         if isinstance(token, bytes):
             return await self.look_up(token)
         return token
+
+    async def resolve_scope(self, scope: MutableMapping[str, Any]) -> Session | AnonymousReason:
+        """The session of the request ``scope`` describes, or why there is none.
+
+        The one request path (``resolve_request`` is it for a connection): the first call
+        resolves the request's ``credential`` and leaves the outcome on the scope
+        (``SCOPE_KEY``), with Starlette's ``scope["auth"]`` and ``scope["user"]``, fresh
+        per request so one request's change to ``request.auth.scopes`` never reaches
+        another; every later call, in any layer, reads it back. ``StoreUnavailableError``
+        propagates and leaves nothing on the scope.
+        """
+        found: Session | AnonymousReason | None = scope.get(SCOPE_KEY)
+        if found is not None:
+            return found
+        token = self.credential(scope)
+        found = await self.look_up(token) if isinstance(token, bytes) else token
+        scope[SCOPE_KEY] = found
+        if isinstance(found, Session):
+            scope["auth"] = AuthCredentials(_AUTHENTICATED)
+            scope["user"] = SessionUser(found)
+        else:
+            scope["auth"] = AuthCredentials()
+            scope["user"] = UnauthenticatedUser()
+        return found
 
     def credential(self, scope: MutableMapping[str, Any]) -> bytes | AnonymousReason:
         """The token a request presents, or why there is none.

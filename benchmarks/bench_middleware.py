@@ -39,14 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _apps
 
 from asgi_kit import (
-    AnonymousReason,
     AuthResult,
     BearerAuthMiddleware,
     SessionResolver,
     SessionUser,
     token_digest,
 )
-from asgi_kit._request import attach
 from asgi_kit._tokens import find_bearer
 
 Headers = list[tuple[bytes, bytes]]
@@ -339,6 +337,7 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
     resolver = SessionResolver(store, touch_interval=60)
     headers = request_headers(tokens[0])
     digest = token_digest(tokens[0])
+    raw_token = tokens[0].encode()
     session = await store.get_by_token_digest(digest)
     assert session is not None
     now = time.time()
@@ -358,8 +357,15 @@ async def breakdown_steps(config: Config) -> list[tuple[str, Callable[[], Awaita
         ("await store.get_by_token_digest(digest)", lambda: store.get_by_token_digest(digest)),
         ("time.time()", sync(time.time)),
         ("session.is_active(now)", sync(lambda: session.is_active(now))),
-        ("attach(scope, session)", sync(lambda: attach(dict(template), session))),
-        ("attach(scope, MISSING)", sync(lambda: attach(dict(empty), AnonymousReason.MISSING))),
+        ("await resolver.look_up(token)", lambda: resolver.look_up(raw_token)),
+        (
+            "await resolver.resolve_scope(scope), valid token",
+            lambda: resolver.resolve_scope(dict(template)),
+        ),
+        (
+            "await resolver.resolve_scope(scope), no header",
+            lambda: resolver.resolve_scope(dict(empty)),
+        ),
         ("SessionUser(session)", sync(lambda: SessionUser(session))),
         ('AuthCredentials(["authenticated"])', sync(lambda: AuthCredentials(["authenticated"]))),
         ("AuthResult.of(session)  (get_auth_result)", sync(lambda: AuthResult.of(session))),

@@ -319,6 +319,8 @@ def test_starlette_authentication_backend_adapter(
         assert client.get("/protected", headers=bearer(token)).text == str(user)
         body = client.get("/", headers=bearer(token)).json()
         assert body["session"] is not None
+        assert body["scopes"] == ["authenticated"]
+        assert body["identity"] == str(user)
         anonymous = client.get("/", headers=bearer("nope")).json()
         assert (anonymous["authenticated"], anonymous["error"]) == (False, "invalid")
     down = SessionAuthBackend(DownStore())

@@ -143,6 +143,28 @@ def anyio_run(work: Any) -> Any:
     return anyio.run(run)
 
 
+def test_the_resolver_resolves_a_scope_once_and_leaves_fresh_starlette_objects(
+    store: CountingStore,
+) -> None:
+    manager = SessionManager(session_db=store)
+    session = manager.create_session("user1", "tok")
+    scopes = [{"type": "http", "headers": [(b"authorization", b"Bearer tok")]} for _ in range(2)]
+    for scope in scopes:
+        assert anyio_run(manager.resolver.resolve_scope(scope)) == session
+        assert anyio_run(manager.resolver.resolve_scope(scope)) == session  # read back
+        assert scope[asgi_kit.SCOPE_KEY] == session
+        assert scope["user"].identity == "user1"
+        assert scope["user"].is_authenticated
+    assert store.lookups == 2  # one per request
+    first, second = (scope["auth"] for scope in scopes)
+    first.scopes.append("admin")  # one request's change never reaches another
+    assert second.scopes == ["authenticated"]
+    anonymous: dict[str, Any] = {"type": "http", "headers": []}
+    assert anyio_run(manager.resolver.resolve_scope(anonymous)) is asgi_kit.AnonymousReason.MISSING
+    assert anonymous["auth"].scopes == []
+    assert not anonymous["user"].is_authenticated
+
+
 def test_starlette_with_the_backend_adapter_looks_up_once(store: CountingStore) -> None:
     manager = SessionManager(session_db=store)
     manager.create_session("user1", "tok")

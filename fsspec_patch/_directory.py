@@ -94,12 +94,17 @@ class CacheDirectory:
         # Closed with this object, not by the garbage collector (a ResourceWarning on 3.13).
         self._closer = weakref.finalize(self, _close, db, queue)
         self._queue = queue
-        db.execute("PRAGMA journal_mode = WAL")
+        # Switching a new index to WAL takes SQLite's exclusive lock. Two processes making
+        # the switch together both hold the read lock first, so waiting would deadlock and
+        # SQLite fails one at once, busy timeout or not ("database is locked": workers
+        # starting together on a new directory). The set-up waits in the writers' queue.
+        with _queued(queue):
+            db.execute("PRAGMA journal_mode = WAL")
+            # Should this fail half-way, the finalizer's close() rolls it back.
+            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
         # No fsync per commit: an index that lost its last commits in a power cut is
         # repaired by the scan of the next process to start (rescan()).
         db.execute("PRAGMA synchronous = NORMAL")
-        # Should this fail half-way, the finalizer's close() rolls it back.
-        db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
         self._db = db
         return db
 

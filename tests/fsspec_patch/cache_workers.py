@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import posixpath
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,10 +109,22 @@ def run(job: Job, ready: Any = None, signal_after: int = 0) -> Report:
     return report
 
 
-def serve(results: Any, number: int, job: Job, ready: Any, signal_after: int) -> None:
-    """Process entry point: put ``(number, Report)`` on ``results``, or a traceback."""
-    try:
-        results.put((number, run(job, ready, signal_after)))
-    except BaseException:
-        results.put((number, traceback.format_exc()))
-        raise
+def start_together(directories: tuple[str, ...], start: Any, number: int) -> Report:
+    """Open each new directory in turn the moment every worker is ready (``start`` is a
+    barrier), as a server's workers all starting at once do, and read one file there."""
+    fsspec.register_implementation(PROTOCOL, GeneratedFileSystem, clobber=True)
+    # Everything imported and loaded first (on a directory of its own), so that the
+    # processes reach each shared directory in the same instant.
+    with tempfile.TemporaryDirectory() as own:
+        fsspec.filesystem("simplecache", target_protocol=PROTOCOL, cache_storage=own)
+    report = Report()
+    url = f"{PROTOCOL}:///start/f{number % 3}"
+    for directory in directories:
+        start.wait(60)  # a worker that died breaks the barrier: no hang
+        try:
+            fs = fsspec.filesystem("simplecache", target_protocol=PROTOCOL, cache_storage=directory)
+            report.wrong += fs.cat(url) != content(url)
+        except Exception:
+            report.errors.append(traceback.format_exc())
+        report.reads += 1
+    return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -23,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .._clock import as_utc, utcnow
 from .._errors import DuplicateSessionError, StoreUnavailableError
@@ -46,6 +50,8 @@ _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgres": "postgresql+asyncpg",
 }
+#: Seconds a SQLite connection waits for a lock (its busy_timeout) before it fails.
+_SQLITE_WAIT = 30
 #: Errors (besides a lost connection) that mean the server cannot answer right now.
 _UNAVAILABLE = (PoolTimeoutError, OSError, *TIMEOUTS)
 
@@ -71,19 +77,45 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
             connect_args=connect_args,
             hide_parameters=True,
         )
-    engine = create_async_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
+    engine = create_async_engine(
+        parsed, connect_args={"timeout": _SQLITE_WAIT}, hide_parameters=True
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _tune(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets readers run beside the writer; busy_timeout queues writers instead of failing.
+        # busy_timeout queues writers instead of failing; WAL lets readers run beside the writer.
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_WAIT * 1000}")
+        _use_wal(cursor)
         cursor.close()
 
     if parsed.database and parsed.database != ":memory:":
         watch_file(engine, parsed.database)
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the database file to WAL mode (a no-op once it is: the mode is kept in the file).
+
+    The switch takes the file's exclusive lock, and SQLite fails it at once, whatever
+    busy_timeout, while another connection writes to a file still in rollback mode, or
+    switches it too (waiting could deadlock). That is every worker's first connection to a
+    new file at start-up, or to an app's own database while the app writes. So on "locked"
+    the connection waits its turn to write (``BEGIN IMMEDIATE`` does wait, up to
+    busy_timeout), and tries again, for as long as busy_timeout. Not a number of tries:
+    a try also fails while another waiter holds its turn, and a server's workers starting
+    at once on a busy machine were seen to lose ten tries in a row that way.
+    """
+    give_up = time.monotonic() + _SQLITE_WAIT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if str(exc) != "database is locked" or time.monotonic() > give_up:
+                raise
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("ROLLBACK")
 
 
 def _as_of(now: datetime | None) -> datetime:
@@ -151,9 +183,21 @@ class SQLAlchemySessionDatabase:
         self._timeout = None if self._server == "sqlite" else timeout
 
     async def create_table(self) -> None:
-        """Create the table and its indexes if they do not exist yet."""
+        """Create the table and its indexes if they do not exist yet.
+
+        Safe to run from every worker process at once, as each one's start-up does: a
+        check first, then a create, let two processes both find no table and the second
+        fail. So each statement checks for itself (``IF NOT EXISTS``: atomic in SQLite), and
+        on PostgreSQL, where concurrent creates can still collide in the catalog, creators
+        of one table take turns (a transaction-level advisory lock, released at commit).
+        """
         async with self._connect() as conn:
-            await conn.run_sync(self.table.create, checkfirst=True)
+            if self._server == "postgresql":
+                name = f"asgi_kit.create_table:{self.table.fullname}"
+                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(name))))
+            await conn.execute(CreateTable(self.table, if_not_exists=True))
+            for index in self.table.indexes:
+                await conn.execute(CreateIndex(index, if_not_exists=True))
 
     async def drop_table(self) -> None:
         """Drop the table (all sessions with it)."""

@@ -1,7 +1,7 @@
 """A real three-node Redis Cluster on loopback, started by the tests themselves.
 
-Three masters from the ``redis-server`` binary (no replicas, nothing saved to disk), on free
-ports the OS picks, joined with ``redis-cli --cluster create``. The session fixture starts it
+Three masters from the ``redis-server`` binary (no replicas, nothing saved to disk), on
+``servers.free_ports``, joined with ``redis-cli --cluster create``. The session fixture starts it
 once, when a test first asks for it, and stops it at the end of the run, or at once if it
 failed to come up.
 """
@@ -9,11 +9,10 @@ failed to come up.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode
 
-from .servers import missing
+from .servers import free_ports, missing
 
 NODES = 3
 # Measured here (2026-12): 2.3 to 3.3 s from the first start to cluster_state:ok everywhere,
@@ -46,15 +45,6 @@ class LocalCluster:
         """A new ``RedisCluster`` client given every node as a start-up node."""
         nodes = [ClusterNode("127.0.0.1", port) for port in self.ports]
         return aioredis.RedisCluster(startup_nodes=nodes, **options)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports nothing listens on now (each held until all are chosen)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import random
 import shutil
 import signal
 import socket
@@ -79,12 +80,39 @@ async def wait_until(check: Callable[[], bool | Awaitable[bool]], what: str) -> 
     pytest.fail(f"timed out waiting until {what}")
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports on 127.0.0.1 that nothing uses now, for servers tests start.
+
+    Not the kernel's choice (``bind(("127.0.0.1", 0))``): that comes from the ephemeral
+    range, where every outgoing connection's local port comes from too, so one of the
+    suite's own client connections could take it before the server binds it. These come
+    from below that range, which connections never take. Each is checked by binding it
+    (without ``SO_REUSEADDR``, so a port still in TIME_WAIT is passed over too) and held
+    until all are chosen.
+    """
+    chosen: list[int] = []
+    with contextlib.ExitStack() as stack:
+        while len(chosen) < count:
+            port = random.randrange(20_000, _ephemeral_start())
+            sock = stack.enter_context(socket.socket())
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen.append(port)
+    return chosen
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """One port of ``free_ports``."""
+    return free_ports(1)[0]
 
 
 class ServerProcess:

@@ -25,7 +25,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from .test_demo_command import ROOT, demo_process, free_port
+from .servers import free_port
+from .test_demo_command import ROOT, demo_process
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,12 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from .servers import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The first run of ``dev.py`` may create .venv and install the project: allow for it.
 START_TIMEOUT = float(os.environ.get("DEMO_START_TIMEOUT", "300"))
 STOP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def group_members(pgid: int) -> list[int]:

@@ -19,8 +19,8 @@ from asgi_kit import (
     utcnow,
 )
 
-from .cluster import LocalCluster, free_ports
-from .servers import unique_name
+from .cluster import LocalCluster
+from .servers import free_port, unique_name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis_cluster]
 
@@ -114,7 +114,7 @@ def test_a_prefix_with_a_hash_tag_is_accepted(prefix: str, redis_cluster: LocalC
 
 
 async def test_an_unreachable_cluster_raises_store_unavailable() -> None:
-    url = f"redis://127.0.0.1:{free_ports(1)[0]}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     store = RedisSessionDatabase(url, cluster=True, key_prefix="{test:down}:", timeout=1)
     s = new()
     try:

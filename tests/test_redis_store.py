@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from asgi_kit import (
     utcnow,
 )
 
-from .servers import REDIS_ADDRESS, REDIS_URL, require, unique_name, wait_until
+from .servers import REDIS_ADDRESS, REDIS_URL, free_port, require, unique_name, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
@@ -542,13 +541,6 @@ async def test_a_store_given_a_client_leaves_it_open(raw: aioredis.Redis) -> Non
 def test_an_empty_prefix_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         RedisSessionDatabase(REDIS_URL, key_prefix="")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_an_unreachable_server_raises_store_unavailable() -> None:

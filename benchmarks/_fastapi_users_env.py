@@ -5,8 +5,8 @@ FastAPI Users, so FastAPI Users cannot go into ``.venv``. The FastAPI Users inte
 test (``tests/test_fastapi_users_wheel.py``) already builds our wheel and installs it
 with ``fastapi-users[sqlalchemy]==15.*`` into ``.venv-fastapi-users``; this module calls
 that test's own ``build_wheel`` and ``ensure_environment`` (imported by path, so there is
-one recipe for the environment), adds uvicorn for the loopback benchmark, and re-executes
-the benchmark with the environment's Python.
+one recipe for the environment), adds uvicorn and its standard stack for the loopback
+benchmark, and re-executes the benchmark with the environment's Python.
 
 The wheel is rebuilt on every run from outside the environment, so the benchmark always
 measures the current code (an unchanged wheel is not reinstalled).
@@ -25,8 +25,10 @@ from typing import NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 WHEEL_TEST = REPO / "tests" / "test_fastapi_users_wheel.py"
-#: What the benchmarks need beyond what the integration test installs.
-EXTRA_REQUIREMENTS = ("uvicorn",)
+#: What the benchmarks need beyond what the integration test installs: uvicorn with its
+#: standard stack (httptools, uvloop: what ``uvicorn[standard]`` and ``fastapi[standard]``
+#: install), as a production server runs. Each name is both the module and the package.
+EXTRA_REQUIREMENTS = ("uvicorn", "httptools", "uvloop")
 #: Set in the re-executed process, so a broken environment fails instead of looping.
 MARKER_ENV = "ASGI_KIT_FASTAPI_USERS_BENCH"
 

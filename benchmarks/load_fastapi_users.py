@@ -11,6 +11,11 @@ failed to resolve would be a 401, counted as an error. The servers are stopped i
 
     python3 benchmarks/load_fastapi_users.py             # 2 rounds x 10 s per case
     python3 benchmarks/load_fastapi_users.py --quick     # 1 round x 3 s, smoke run
+    python3 benchmarks/load_fastapi_users.py --stack h11 # uvicorn's pure-Python HTTP stack
+
+uvicorn runs its standard stack by default (httptools and uvloop, what
+``uvicorn[standard]`` installs), as in production; ``--stack h11`` runs h11 and the
+asyncio loop instead, whose own cost per request is about that of the whole of (a).
 
 Like ``bench_fastapi_users.py``, it runs itself in ``.venv-fastapi-users`` (built from
 the current sources, with uvicorn added) when FastAPI Users is not importable.
@@ -20,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -37,6 +42,7 @@ try:
     import _apps
     import bench_fastapi_users
     import load_middleware
+    from _tools import ensure_tool
     from load_middleware import HOST, Options, Result
 except ImportError:
     if __name__ != "__main__":
@@ -52,26 +58,31 @@ LABELS = {
 }
 
 
-def start_server(factory: str, port: int, users: int) -> subprocess.Popen[bytes]:
+#: uvicorn's HTTP implementation and event loop per ``--stack``.
+STACKS = {"standard": ("httptools", "uvloop"), "h11": ("h11", "asyncio")}
+
+
+def start_server(factory: str, port: int, users: int, stack: str) -> subprocess.Popen[bytes]:
     """Start ``uvicorn bench_fastapi_users:<factory>`` on ``HOST:port`` (one worker, quiet)."""
+    http, loop = STACKS[stack]
     command = [
         sys.executable, "-m", "uvicorn", f"bench_fastapi_users:{factory}", "--factory",
-        "--app-dir", str(HERE), "--host", HOST, "--port", str(port),
-        "--log-level", "warning", "--no-access-log",
+        "--app-dir", str(HERE), "--host", HOST, "--port", str(port), "--http", http,
+        "--loop", loop, "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     env = {**os.environ, bench_fastapi_users.USERS_ENV: str(users)}
     return subprocess.Popen(command, env=env)
 
 
 @contextlib.contextmanager
-def servers(users: int) -> Iterator[dict[str, tuple[int, int]]]:
+def servers(users: int, stack: str = "standard") -> Iterator[dict[str, tuple[int, int]]]:
     """Run one server per target; yield ``{target: (port, pid)}``; always stop them all."""
     procs: list[subprocess.Popen[bytes]] = []
     ports: dict[str, int] = {}
     try:
         for name, factory in TARGETS:
             ports[name] = load_middleware.free_port()
-            procs.append(start_server(factory, ports[name], users))
+            procs.append(start_server(factory, ports[name], users, stack))
         token = _apps.make_tokens(1)[0]
         for proc, port in zip(procs, ports.values(), strict=True):
             load_middleware.wait_ready(proc, port, token)
@@ -112,12 +123,23 @@ def format_summary(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def run(options: Options) -> list[Result]:
+def run(options: Options, stack: str = "standard") -> list[Result]:
     """``load_middleware.run`` over this module's servers and targets: (a), (c), (c), (a)..."""
-    return load_middleware.run(options, start=servers, targets=TARGETS)
+    start = functools.partial(servers, stack=stack)
+    return load_middleware.run(options, start=start, targets=TARGETS)
 
 
-def parse_args() -> Options:
+def describe(options: Options, stack: str) -> str:
+    """One line saying what ran (``Options.sessions`` is the number of users)."""
+    http, loop = STACKS[stack]
+    return (
+        f"uvicorn 1 worker, {http} + {loop}; client {options.client}, "
+        f"{options.connections} connections, {options.duration:g} s per run, "
+        f"{options.sessions:,} users and tokens cycled; {os.cpu_count()} CPUs"
+    )
+
+
+def parse_args() -> tuple[Options, str]:
     """Command-line options (``Options.sessions`` is the number of users)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 round x 3 s")
@@ -126,13 +148,15 @@ def parse_args() -> Options:
     parser.add_argument("--rounds", type=int, default=2, help="runs per target (ABBA order)")
     parser.add_argument("--users", type=int, default=bench_fastapi_users.DEFAULT_USERS)
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--stack", choices=tuple(STACKS), default="standard")
     args = parser.parse_args()
     client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+    if client != "python":  # wrk when it is (or can be) installed; asked for, it must be
+        client = "wrk" if ensure_tool("wrk", required=client == "wrk") else "python"
     if args.quick:
-        return Options(3.0, args.connections, 1, args.users, args.users, client)
-    return Options(args.duration, args.connections, args.rounds, args.users, args.users, client)
+        return Options(3.0, args.connections, 1, args.users, args.users, client), args.stack
+    options = Options(args.duration, args.connections, args.rounds, args.users, args.users, client)
+    return options, args.stack
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -142,10 +166,9 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     """Entry point: SIGTERM unwinds like Ctrl-C, so the servers are always stopped."""
     signal.signal(signal.SIGTERM, _terminate)
-    options = parse_args()
-    # load_middleware's line names the uvicorn stack; its "sessions" are our users here.
-    print(load_middleware.describe(options), "\n", flush=True)
-    results = run(options)
+    options, stack = parse_args()
+    print(describe(options, stack), "\n", flush=True)
+    results = run(options, stack)
     print(load_middleware.format_runs(results), "", format_summary(results), sep="\n")
 
 

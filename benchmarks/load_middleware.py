@@ -25,7 +25,6 @@ import http.client
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -42,6 +41,7 @@ from types import FrameType
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _apps
+from _tools import ensure_tool
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -391,8 +391,8 @@ def parse_args() -> Options:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     args = parser.parse_args()
     client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+    if client != "python":  # wrk when it is (or can be) installed; asked for, it must be
+        client = "wrk" if ensure_tool("wrk", required=client == "wrk") else "python"
     if args.quick:
         return Options(3.0, args.connections, 1, 10_000, args.active_tokens, client)
     return Options(

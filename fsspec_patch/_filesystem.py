@@ -20,6 +20,7 @@ from ._index import Limits, as_limit
 from ._instances import SharedInstances
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, mapper_for
 from ._store import DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, CacheStats, CacheStore
+from ._temporary import TemporaryStorage
 from ._write import CacheTransaction, open_for_write
 
 __all__ = ["CanonicalSimpleCacheFileSystem", "cache_stats"]
@@ -40,6 +41,8 @@ class CanonicalSimpleCacheFileSystem(SimpleCacheFileSystem, metaclass=SharedInst
 
     protocol = "simplecache"
     transaction_type = CacheTransaction
+    # The temporary directory behind the default cache_storage, held while this lives.
+    _temporary_storage: TemporaryStorage | None = None
 
     def __init__(
         self,

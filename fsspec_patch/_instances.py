@@ -9,14 +9,12 @@ gets its own. Every instance on one cache directory shares that directory's inde
 
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
 import inspect
 import os
-import shutil
-import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import LRUCache
@@ -25,10 +23,11 @@ from fsspec.implementations.cached import CachingFileSystem  # type: ignore[impo
 from fsspec.registry import get_filesystem_class  # type: ignore[import-untyped]
 from fsspec.spec import _Cached  # type: ignore[import-untyped]
 
-from ._index import as_limit, index_folder
+from ._index import as_limit
 from ._key import DEFAULT_MAJOR_PARAMS, normalise_major_params
 from ._mapper import DEFAULT_KEY_CACHE_SIZE, mapper_for, stable_repr
 from ._target import query_options
+from ._temporary import TemporaryStorage, temporary_storage
 
 __all__ = ["INSTANCE_CACHE_SIZE", "InstanceCache", "SharedInstances"]
 
@@ -47,6 +46,8 @@ class InstanceCache(LRUCache[str, Any]):
         super().__init__(maxsize)
         self._lock = threading.RLock()
         self._pid = os.getpid()
+        #: Bumped by every clear: instances made after it get new temporary directories.
+        self.generation = 0
 
     def __getitem__(self, key: str) -> Any:
         with self._lock:
@@ -73,6 +74,7 @@ class InstanceCache(LRUCache[str, Any]):
             self._lock, self._pid = threading.RLock(), os.getpid()
         with self._lock:
             super().clear()
+            self.generation += 1
 
     def instances(self) -> list[Any]:
         """Return the instances held now."""
@@ -85,7 +87,8 @@ class SharedInstances(_Cached):  # type: ignore[misc]
 
     An instance made without a URL (``fsspec.filesystem("simplecache", ...)``) stands for
     its options alone. ``cache_storage`` left to fsspec's ``"TMP"`` is one temporary
-    directory per set of options and process, not one per instance.
+    directory per set of options and process, not one per instance, until the instance
+    cache is cleared: instances made after that start with a new, empty one.
     """
 
     def __init__(cls, *args: Any, **kwargs: Any) -> None:
@@ -95,7 +98,7 @@ class SharedInstances(_Cached):  # type: ignore[misc]
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         kwargs = _without_query_options(apply_config(cls, kwargs))
         if kwargs.pop("skip_instance_cache", False) or not cls.cachable:
-            return super().__call__(*args, skip_instance_cache=True, **kwargs)
+            return cls._construct(args, kwargs, TemporaryStorage)
         options = _token_text(cls, args, kwargs)
         url = kwargs.get("fo")
         logical = _logical_key(kwargs, url) if isinstance(url, str) and url else None
@@ -104,12 +107,29 @@ class SharedInstances(_Cached):  # type: ignore[misc]
         with cls._instantiation_lock:
             instance = cls._cache.get(token)
             if instance is None:
-                if kwargs.get("cache_storage", "TMP") == "TMP":
-                    kwargs["cache_storage"] = _temporary_storage(_digest(options))
-                instance = super().__call__(*args, skip_instance_cache=True, **kwargs)
+                family = functools.partial(
+                    temporary_storage, cls._cache.generation, _digest(options)
+                )
+                instance = cls._construct(args, kwargs, family)
                 instance._fs_token_ = token
                 cls._cache[token] = instance
             cls._latest = token
+        return instance
+
+    def _construct(
+        cls, args: tuple[Any, ...], kwargs: dict[str, Any], storage: Callable[[], TemporaryStorage]
+    ) -> Any:
+        # fsspec's "TMP" (the default) becomes a directory of ``storage()``, which the
+        # instance holds for as long as it lives; its options keep saying "TMP", so a
+        # pickled copy gets a temporary directory of its own process and generation.
+        if kwargs.get("cache_storage", "TMP") != "TMP":
+            return super().__call__(*args, skip_instance_cache=True, **kwargs)
+        temporary = storage()
+        instance = super().__call__(
+            *args, skip_instance_cache=True, **{**kwargs, "cache_storage": temporary.path}
+        )
+        instance.storage_options = kwargs
+        instance._temporary_storage = temporary
         return instance
 
 
@@ -177,24 +197,3 @@ def _defaults(cls: type) -> dict[str, object]:
 
 
 _MISSING = object()
-
-# Temporary cache directories by options token, with the process that made them.
-_TEMPORARY: dict[str, tuple[int, str]] = {}
-_TEMPORARY_LOCK = threading.Lock()
-
-
-def _temporary_storage(family: str) -> str:
-    with _TEMPORARY_LOCK:
-        found = _TEMPORARY.get(family)
-        if found is None:
-            found = _TEMPORARY[family] = (os.getpid(), tempfile.mkdtemp(prefix="simplecache-"))
-        return found[1]
-
-
-@atexit.register
-def _remove_temporary_storage() -> None:
-    # A forked child leaves its parent's directories alone.
-    for pid, directory in list(_TEMPORARY.values()):
-        if pid == os.getpid():
-            shutil.rmtree(directory, ignore_errors=True)
-            shutil.rmtree(index_folder(directory), ignore_errors=True)

@@ -181,18 +181,31 @@ class IndexTransaction:
 
 
 def scan(directory: str) -> dict[str, tuple[int, int]]:
+    """Return the entry files of ``directory``: name to (size, modification time in ns)."""
     found: dict[str, tuple[int, int]] = {}
     with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
         for entry in entries:
-            if is_entry_name(entry.name) and entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
-                found[entry.name] = (stat.st_size, stat.st_mtime_ns)
+            # Another program may remove its files while this runs.
+            with contextlib.suppress(FileNotFoundError):
+                if is_entry_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    found[entry.name] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 
 def is_entry_name(name: str) -> bool:
-    """Return whether a file called ``name`` in a cache directory is a cache entry."""
-    return not name.startswith(PARTIAL_PREFIX) and name != _METADATA_FILE
+    """Return whether a file called ``name`` in a cache directory is a cache entry.
+
+    Entry names are text (a digest, or what a mapper makes of a canonical key): a name
+    that is not valid UTF-8 is another program's file, and SQLite could not store it.
+    """
+    if name.startswith(PARTIAL_PREFIX) or name == _METADATA_FILE:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def remove_quietly(path: str) -> None:

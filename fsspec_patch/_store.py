@@ -7,9 +7,11 @@ knows: its read-only storages, its mapper and its limits.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +33,8 @@ DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_MAX_BYTES = 2**30
 # Temporary files untouched for this long belong to no download still running.
 _STALE_PARTIAL = 3600.0
+# An entry is opened without following a link and without waiting on a pipe.
+_OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 # Windows cannot stamp a file through its descriptor: it goes by path there.
 _UTIME_BY_FD = os.utime in os.supports_fd
 
@@ -92,18 +96,20 @@ class CacheStore:
     def _open_existing(self, name: str, mode: str) -> IO[Any] | None:
         for storage in self.storage:
             path = os.path.join(storage, name)
-            try:
-                handle = open(path, mode)  # noqa: SIM115
-            except FileNotFoundError:
+            handle = _open_entry(path, mode)
+            if handle is None:
                 continue
             if storage == self.directory:
-                # The use that every process's eviction sees.
-                _stamp(handle.fileno() if _UTIME_BY_FD else path)
+                # The use that every process's eviction sees; an entry this process may
+                # not stamp (a read-only directory, another owner's file) is still served.
+                with contextlib.suppress(OSError):
+                    _stamp(handle.fileno() if _UTIME_BY_FD else path)
             return handle
         return None
 
     def _download(self, fs: Any, path: str, name: str, mode: str) -> IO[Any]:
         # One request: no existence check first, a missing file raises from the fetch.
+        self.check_slot(name)
         partial = self.new_partial()
         try:
             _fetch_into(fs, path, partial)
@@ -113,11 +119,36 @@ class CacheStore:
             raise
 
     def new_partial(self) -> str:
-        """Create an empty private temporary file in the writable cache directory."""
-        self.makedirs()
-        fd, partial = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=self.directory)
+        """Create an empty private temporary file in the writable cache directory.
+
+        A directory deleted under the cache is made again, and the index forgets the
+        entries that went with it; one that cannot be written raises ``PermissionError``.
+        """
+        try:
+            fd, partial = self._mkstemp()
+        except FileNotFoundError:
+            self.makedirs()
+            self.shared.rescan()
+            fd, partial = self._mkstemp()
         os.close(fd)
         return partial
+
+    def _mkstemp(self) -> tuple[int, str]:
+        try:
+            return tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=self.directory)
+        except PermissionError as exc:
+            message = (
+                f"the cache directory {self.directory} is not writable ({exc.strerror}):"
+                " give read-only caches first in cache_storage and a writable one last"
+            )
+            raise PermissionError(exc.errno, message) from None
+
+    def check_slot(self, name: str) -> None:
+        """Raise ``IsADirectoryError`` if something other than a file holds entry ``name``."""
+        final = os.path.join(self.directory, name)
+        if os.path.isdir(final) and not os.path.islink(final):
+            message = f"{final} is a directory, where the cache keeps an entry: remove it"
+            raise IsADirectoryError(errno.EISDIR, message)
 
     def publish(self, partial: str, name: str, *, miss: bool, mode: str = "rb") -> IO[Any]:
         """Move a complete temporary file into place as entry ``name``; return it open.
@@ -166,6 +197,28 @@ class CacheStore:
         """Return this process's hits and misses and the directory's entries and bytes."""
         entries, size = self.shared.totals()
         return CacheStats(self.shared.hits, self.shared.misses, entries, size)
+
+
+def _open_entry(path: str, mode: str) -> IO[Any] | None:
+    # Only a regular file is an entry: a link, a directory or a pipe that another program
+    # left at an entry's name is never served (a miss replaces it, or check_slot refuses).
+    try:
+        return open(path, mode, opener=_entry_opener)
+    except FileNotFoundError:
+        return None
+
+
+def _entry_opener(path: str, flags: int) -> int:
+    try:
+        fd = os.open(path, flags | _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link
+            raise FileNotFoundError(errno.ENOENT, "not a cache entry", path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, "not a cache entry", path)
+    return fd
 
 
 def _stamp(file: int | str) -> None:

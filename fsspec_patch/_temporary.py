@@ -34,9 +34,6 @@ class TemporaryStorage:
             self, _remove, self.path, index_folder(self.path), os.getpid()
         )
 
-    def __repr__(self) -> str:
-        return f"TemporaryStorage({self.path!r})"
-
 
 # The directory of each generation of options, for as long as an instance holds it.
 _SHARED: weakref.WeakValueDictionary[tuple[int, str], TemporaryStorage] = (

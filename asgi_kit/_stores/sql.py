@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .._clock import as_utc, utcnow
-from .._errors import DuplicateSessionError, StoreUnavailableError
+from .._errors import ConfigurationError, DuplicateSessionError, StoreUnavailableError
 from .._models import Session
 from .._user_ids import UserId
 from .server import deadline, purge_periodically, store_unavailable
@@ -56,9 +56,12 @@ _SQLITE_WAIT = 30
 _UNAVAILABLE = (PoolTimeoutError, OSError, *TIMEOUTS)
 
 
-def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
+def make_engine(url: str, *, timeout: float = 5.0, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url``; plain ``sqlite://`` and ``postgresql://`` get async drivers.
 
+    Its pool holds at most ``pool_size`` connections, opened as needed and then kept: no
+    overflow, whose connections SQLAlchemy closes on return, so that a steady load opened
+    and closed connections all the time. A request beyond them waits for one to be free.
     PostgreSQL gets ``timeout`` seconds to connect, to answer each statement and to free a
     pooled connection; SQLite waits up to 30 s for a lock, and its connections are
     discarded once the file at the path is another one or none (see ``watch_file``).
@@ -67,18 +70,24 @@ def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
     """
     parsed = make_url(url)
     parsed = parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
+    sizes: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 0}
     if parsed.get_backend_name() != "sqlite":
         limits = {"timeout": timeout, "command_timeout": timeout}
         connect_args = limits if parsed.get_driver_name() == "asyncpg" else {}
+        # Pre-ping on the pool's check-outs (writes, listings) finds a connection that a
+        # server restart left dead before it fails a request; look-ups never check out.
         return create_async_engine(
             parsed,
             pool_pre_ping=True,
             pool_timeout=timeout,
             connect_args=connect_args,
             hide_parameters=True,
+            **sizes,
         )
+    if parsed.database in (None, "", ":memory:"):
+        sizes = {}  # one connection, everybody's (a StaticPool): the database lives in it
     engine = create_async_engine(
-        parsed, connect_args={"timeout": _SQLITE_WAIT}, hide_parameters=True
+        parsed, connect_args={"timeout": _SQLITE_WAIT}, hide_parameters=True, **sizes
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -146,10 +155,15 @@ class SQLAlchemySessionDatabase:
     waiting for a free pooled connection, connecting and the statements together (an
     engine made from a URL also gets it as its driver's timeouts). SQLite waits for its
     locks instead. Outages and timeouts raise ``StoreUnavailableError``, and a connection
-    that failed so is discarded, never returned to the pool. For the token look-up, run on
-    every request, a store that made its engine keeps one pooled connection checked out
-    until ``aclose()``; with an engine you pass, each look-up checks one out (slower, but
-    the store holds nothing).
+    that failed so is discarded, never returned to the pool.
+
+    A store made from a URL holds at most ``pool_size`` connections (10 by default), each
+    opened once and kept until ``aclose()``, so a steady load opens no connection after
+    its first moments. Half of them (at least one) serve the token look-up, run on every
+    request: those stay checked out for it, so a look-up is the query alone, and look-ups
+    beyond them wait for one of them. The rest serve everything else (logins, touches,
+    listings, revocations). With an engine you pass, its pool is yours to size, and each
+    look-up checks a connection out of it (slower, but the store holds nothing).
 
     Only token digests are stored. Expired rows are never returned; ``pop_expired()``
     deletes and returns them in batches (``SessionManager.purge_expired()`` reports each
@@ -164,10 +178,16 @@ class SQLAlchemySessionDatabase:
         table_name: str = "asgi_kit_sessions",
         table: Table | None = None,
         timeout: float = 5.0,
+        pool_size: int = 10,
     ) -> None:
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 2:
+            raise ConfigurationError(
+                f"pool_size must be an int of at least 2 (look-ups and writes each need one),"
+                f" got {pool_size!r}"
+            )
         self._owns_engine = isinstance(url_or_engine, str)
         self.engine = (
-            make_engine(url_or_engine, timeout=timeout)
+            make_engine(url_or_engine, timeout=timeout, pool_size=pool_size)
             if isinstance(url_or_engine, str)
             else url_or_engine
         )
@@ -175,7 +195,8 @@ class SQLAlchemySessionDatabase:
         c = self.table.c
         self._select = select(*(c[name] for name in COLUMNS))
         by_digest = self._select.where(c.token_digest == bindparam("digest"))
-        self._reader = DigestReader(self.engine, by_digest, timeout=timeout, keep=self._owns_engine)
+        keep = pool_size // 2 if self._owns_engine else 0
+        self._reader = DigestReader(self.engine, by_digest, timeout=timeout, keep=keep)
         self._unavailable_errors = (*_UNAVAILABLE, *self._reader.unavailable)
         self._server = self.engine.dialect.name
         # A SQLite statement cannot be interrupted (it runs in aiosqlite's thread, which a
@@ -205,7 +226,7 @@ class SQLAlchemySessionDatabase:
             await conn.run_sync(self.table.drop, checkfirst=True)
 
     async def aclose(self) -> None:
-        """Return the connection kept for look-ups; dispose of the engine if the store made it."""
+        """Return the connections kept for look-ups; dispose of the engine if the store made it."""
         await self._reader.aclose()
         if self._owns_engine:
             await self.engine.dispose()
@@ -329,11 +350,12 @@ class SQLAlchemySessionDatabase:
     def _lost(self, exc: Exception) -> bool:
         """True if ``exc`` means the server (or the SQLite file) cannot answer right now."""
         if isinstance(exc, DBAPIError):
-            # SQLSTATE class 08 (connection) or 57 (e.g. "the database system is starting up",
-            # after a restart): asyncpg's arrive as a plain DBAPIError.
+            # SQLSTATE class 08 (connection), 53 (insufficient resources: "too many clients"
+            # when another client took every connection) or 57 (e.g. "the database system is
+            # starting up", after a restart): asyncpg's arrive as a plain DBAPIError.
             sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
             lost = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
-            return lost or sqlstate[:2] in ("08", "57")
+            return lost or sqlstate[:2] in ("08", "53", "57")
         return isinstance(exc, self._unavailable_errors)
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:

@@ -3,9 +3,10 @@
 SQLAlchemy stays in charge of connections (its pool, its dialect's set-up of the driver)
 and compiles the query once, with its result processors. The look-up itself then runs
 straight on the driver connection: asyncpg's cached prepared statement, or aiosqlite in
-one hop to its thread. With ``keep`` (an engine the store made, with a queue pool), one
-connection stays checked out for look-ups, so the usual case skips the pool too; look-ups
-that overlap check out their own. An engine the caller owns is only borrowed from: its
+one hop to its thread. With ``keep`` (an engine the store made, with a queue pool), up to
+that many connections stay checked out for look-ups, so look-ups skip the pool too: no
+pool check-out, pre-ping or reset per request, and overlapping look-ups share the kept
+connections instead of opening more. An engine the caller owns is only borrowed from: its
 owner may dispose of it without asking the store first.
 
 A SQLite file is watched (``watch_file``): each connection remembers which file it opened
@@ -77,6 +78,13 @@ async def discard(conn: AsyncConnection) -> None:
 _FILE = "asgi_kit_sqlite_file"
 
 
+class _Kept(NamedTuple):
+    """A connection a ``DigestReader`` holds checked out, and its driver's own connection."""
+
+    connection: AsyncConnection
+    driver: Any
+
+
 class _FileState(NamedTuple):
     path: str
     device: int
@@ -122,13 +130,17 @@ def watch_file(engine: AsyncEngine, path: str) -> None:
 class DigestReader:
     """Run ``query`` (one ``bindparam``, the digest) on the driver; see the module docstring.
 
-    Not thread-safe, like the async engine itself. A failed look-up on the kept connection
-    (gone stale, say, after a server restart) is retried once on a fresh pooled one,
-    unless it timed out: the server was reached and did not answer.
+    With ``keep`` connections (0: none, each look-up checks one out of the pool), look-ups
+    run on connections this reader holds checked out: an idle one if there is one, else a
+    new one while fewer than ``keep`` are held, else the look-up waits for one to be free
+    (its wait bounded by the caller's deadline, like a pool's). Not thread-safe, like the
+    async engine itself. A failed look-up on a kept connection (gone stale, say, after a
+    server restart) discards it and is retried once on a fresh pooled one, unless it timed
+    out: the server was reached and did not answer.
     """
 
     def __init__(
-        self, engine: AsyncEngine, query: Select[Any], *, timeout: float | None, keep: bool
+        self, engine: AsyncEngine, query: Select[Any], *, timeout: float | None, keep: int
     ) -> None:
         dialect = engine.dialect
         self._driver = _driver(dialect.driver)
@@ -143,44 +155,49 @@ class DigestReader:
         self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
         self._timeout = timeout
         # Not from a StaticPool (SQLite :memory:): its one connection is everybody's.
-        self._keep = keep and isinstance(engine.sync_engine.pool, QueuePool)
-        self._kept: AsyncConnection | None = None
-        self._kept_driver: Any = None
-        self._busy = False
+        self._keep = keep if isinstance(engine.sync_engine.pool, QueuePool) else 0
+        # A slot per connection this reader may hold; fast_acquire: no extra trip through
+        # the event loop when one is free (the look-up itself yields soon enough).
+        self._slots = anyio.Semaphore(max(self._keep, 1), fast_acquire=True)
+        self._idle: list[_Kept] = []
 
     async def fetch(self, digest: str) -> Row | None:
         """The row whose token digest is ``digest`` (in the query's column order), or None."""
-        if self._busy or not self._keep:
+        if not self._keep:
             return await self._fetch_pooled(digest)
-        self._busy = True
-        try:
-            return await self._fetch_kept(digest)
-        finally:
-            self._busy = False
+        async with self._slots:
+            kept = await self._take()
+            try:
+                row = await self._run(kept.driver, digest)
+            except BaseException as exc:
+                await discard(kept.connection)
+                if not isinstance(exc, Exception) or isinstance(exc, TIMEOUTS):
+                    raise
+            else:
+                self._idle.append(kept)
+                return row
+        return await self._fetch_pooled(digest)
 
     async def aclose(self) -> None:
-        """Return the kept connection to the pool."""
-        kept, self._kept = self._kept, None
-        if kept is not None:
-            await kept.close()
+        """Return the idle kept connections to the pool."""
+        idle, self._idle = self._idle, []
+        for kept in idle:
+            await kept.connection.close()
 
-    async def _fetch_kept(self, digest: str) -> Row | None:
-        kept = self._kept
-        if kept is not None and _outdated(kept.info):
-            self._kept = None
-            await discard(kept)
-            kept = None
-        if kept is None:
-            kept = self._kept = await self._engine.connect()
-            self._kept_driver = (await kept.get_raw_connection()).driver_connection
+    async def _take(self) -> _Kept:
+        """An idle kept connection still good to use, else a new one (a slot is held)."""
+        while self._idle:
+            kept = self._idle.pop()
+            if not _outdated(kept.connection.info):
+                return kept
+            await discard(kept.connection)
+        connection = await self._engine.connect()
         try:
-            return await self._run(self._kept_driver, digest)
-        except BaseException as exc:
-            self._kept = None
-            await discard(kept)
-            if not isinstance(exc, Exception) or isinstance(exc, TIMEOUTS):
-                raise
-        return await self._fetch_pooled(digest)
+            driver = (await connection.get_raw_connection()).driver_connection
+        except BaseException:
+            await discard(connection)
+            raise
+        return _Kept(connection, driver)
 
     async def _fetch_pooled(self, digest: str) -> Row | None:
         conn = await self._engine.connect()

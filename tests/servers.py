@@ -198,10 +198,12 @@ class PrivatePostgres(ServerProcess):
     """A PostgreSQL cluster of its own in a temporary directory (``initdb``, trust auth).
 
     As root it runs as the ``postgres`` user (PostgreSQL refuses root). ``url`` reaches
-    its ``postgres`` database; ``close()`` kills it and removes the directory.
+    its ``postgres`` database; ``close()`` kills it and removes the directory. Every
+    client is the superuser ``postgres``, so all ``max_connections`` are theirs (the
+    ``superuser_reserved_connections`` too).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int = 200) -> None:
         if not (POSTGRES_BIN / "initdb").exists():
             missing(f"PostgreSQL's initdb is not in {POSTGRES_BIN}")
         user = "postgres" if os.geteuid() == 0 else None
@@ -214,7 +216,7 @@ class PrivatePostgres(ServerProcess):
         subprocess.run(initdb, user=user, check=True, capture_output=True)
         port = free_port()
         options = ["-p", str(port), "-k", str(self.directory), "-h", "127.0.0.1"]
-        options += ["-c", "fsync=off", "-c", "max_connections=200"]
+        options += ["-c", "fsync=off", "-c", f"max_connections={max_connections}"]
         super().__init__(
             [str(POSTGRES_BIN / "postgres"), "-D", str(self.data), *options], port, user=user
         )

@@ -4,7 +4,9 @@
 look-up), in two rounds of the same load. The first round may open connections, at most
 the store's ``pool_size``; the second opens none. Counted twice: by the pool's own
 ``connect`` events, and by the server (PostgreSQL's ``pg_stat_activity``, Redis's
-``CLIENT LIST``), so a connection opened past SQLAlchemy's pool would show too.
+``CLIENT LIST``), so a connection opened past SQLAlchemy's pool would show too. The
+server counts every connection to the test database since a moment: nothing else may
+connect to it while these tests run (as on CI: the suite runs one test at a time).
 """
 
 from __future__ import annotations
@@ -199,3 +201,46 @@ async def test_redis_opens_a_bounded_set_of_connections_once() -> None:
 def test_pool_size_below_two_or_not_an_int_is_refused(size: Any, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="pool_size must be an int of at least 2"):
         SQLAlchemySessionDatabase(f"sqlite:///{tmp_path / 's.sqlite3'}", pool_size=size)
+
+
+@pytest.mark.postgres
+async def test_aclose_while_requests_run_leaves_no_connection_open() -> None:
+    require("PostgreSQL", POSTGRES_ADDRESS)
+    async with postgres_backends() as backends:
+        start = utcnow()
+        store = SQLAlchemySessionDatabase(POSTGRES_URL, table_name=unique_name("s"))
+        await store.create_table()
+        tokens = await signed_in(store)
+        users = list(tokens)
+        stop = anyio.Event()
+        transport = httpx2.ASGITransport(app=app_for(store))
+        client = httpx2.AsyncClient(transport=transport, base_url="http://testserver")
+
+        async def one_client(first: int) -> None:
+            # Look-ups, and listings through the pool, until the store is closed under them.
+            manager = SessionManager(session_db=store)
+            i = first
+            while not stop.is_set():
+                user = users[i % len(users)]
+                r = await client.get("/", headers={"Authorization": f"Bearer {tokens[user]}"})
+                assert r.status_code == 200
+                assert len(await manager.get_sessions(user)) == 1
+                i += 1
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for first in range(32):
+                    tg.start_soon(one_client, first)
+                await anyio.sleep(0.5)
+                stop.set()
+                await store.aclose()  # while requests are in flight
+        finally:
+            await client.aclose()
+            # A new pool of the same store, for the clean-up only.
+            await store.drop_table()
+            await store.aclose()
+
+        async def all_closed() -> bool:
+            return await backends(start) == 0
+
+        await wait_until(all_closed, "every connection is closed, those in use at aclose() too")

@@ -23,7 +23,7 @@ import anyio
 import httpx2
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp
@@ -37,6 +37,7 @@ from asgi_kit import (
     SQLAlchemySessionDatabase,
     StoreUnavailableError,
     generate_token,
+    store_unavailable_handler,
     utcnow,
 )
 from fastapi_users.extensions.session_manager import SessionManager
@@ -57,17 +58,19 @@ UNAVAILABLE = {"detail": ErrorCode.SESSION_STORE_UNAVAILABLE.value}
 
 
 def make_app(store: SessionDatabase) -> ASGIApp:
-    """The session API, plus the login route an app would have, behind the middleware."""
+    """The session API, plus the login route an app would have, behind the middleware.
+
+    The login's outage is answered by asgi-kit's ``store_unavailable_handler``, as the
+    session routes' are (503 JSON with ``Retry-After``).
+    """
     manager = SessionManager(session_db=store)
     app = FastAPI()
     app.include_router(manager.router, prefix="/auth/sessions")
+    app.add_exception_handler(StoreUnavailableError, store_unavailable_handler)
 
     @app.post("/login/{user_id}")
     async def login(user_id: str, request: Request) -> dict[str, str]:
-        try:
-            session = await manager.login(request, user_id)
-        except StoreUnavailableError as exc:
-            raise HTTPException(503, ErrorCode.SESSION_STORE_UNAVAILABLE) from exc
+        session = await manager.login(request, user_id)
         return {"id": str(session.id), "token": session.token}
 
     return BearerAuthMiddleware(app, session_db=store)

@@ -202,6 +202,7 @@ class SQLAlchemySessionDatabase:
         # A SQLite statement cannot be interrupted (it runs in aiosqlite's thread, which a
         # discarded connection waits for): its waits are bounded by busy_timeout.
         self._timeout = None if self._server == "sqlite" else timeout
+        self._generation = 0  # moved by aclose()
 
     async def create_table(self) -> None:
         """Create the table and its indexes if they do not exist yet.
@@ -226,7 +227,12 @@ class SQLAlchemySessionDatabase:
             await conn.run_sync(self.table.drop, checkfirst=True)
 
     async def aclose(self) -> None:
-        """Return the connections kept for look-ups; dispose of the engine if the store made it."""
+        """Return the connections kept for look-ups; dispose of the engine if the store made it.
+
+        Connections in use by operations still running are closed when those end (a
+        disposed engine's pool would otherwise keep them open until garbage collection).
+        """
+        self._generation += 1
         await self._reader.aclose()
         if self._owns_engine:
             await self.engine.dispose()
@@ -331,6 +337,7 @@ class SQLAlchemySessionDatabase:
         It is discarded instead when the operation timed out or was cancelled (a ROLLBACK
         would only wait as long again), or failed as an outage would: its state is unknown.
         """
+        generation = self._generation
         try:
             with deadline(self._server, self._timeout):
                 async with self.engine.connect() as conn:
@@ -341,6 +348,8 @@ class SQLAlchemySessionDatabase:
                         if not isinstance(exc, Exception) or self._lost(exc):
                             await discard(conn)
                         raise
+                    if generation != self._generation and self._owns_engine:
+                        await discard(conn)  # aclose() disposed of its pool meanwhile
         except Exception as exc:
             unavailable = self._unavailable(exc)
             if unavailable is None:

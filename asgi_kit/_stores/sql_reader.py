@@ -160,12 +160,15 @@ class DigestReader:
         # the event loop when one is free (the look-up itself yields soon enough).
         self._slots = anyio.Semaphore(max(self._keep, 1), fast_acquire=True)
         self._idle: list[_Kept] = []
+        # Moved by aclose(): a connection taken before it is closed, not kept, once free.
+        self._generation = 0
 
     async def fetch(self, digest: str) -> Row | None:
         """The row whose token digest is ``digest`` (in the query's column order), or None."""
         if not self._keep:
             return await self._fetch_pooled(digest)
         async with self._slots:
+            generation = self._generation
             kept = await self._take()
             try:
                 row = await self._run(kept.driver, digest)
@@ -174,12 +177,16 @@ class DigestReader:
                 if not isinstance(exc, Exception) or isinstance(exc, TIMEOUTS):
                     raise
             else:
-                self._idle.append(kept)
+                if generation == self._generation:
+                    self._idle.append(kept)
+                else:  # aclose() ran meanwhile: the engine may be disposed of by now
+                    await discard(kept.connection)
                 return row
         return await self._fetch_pooled(digest)
 
     async def aclose(self) -> None:
-        """Return the idle kept connections to the pool."""
+        """Return the idle kept connections to the pool; those in use are closed once free."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         for kept in idle:
             await kept.connection.close()

@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 WHEEL_TEST = REPO / "tests" / "test_fastapi_users_wheel.py"
 #: What the benchmarks need beyond what the integration test installs: uvicorn with its
 #: standard stack (httptools, uvloop: what ``uvicorn[standard]`` and ``fastapi[standard]``
-#: install), as a production server runs. Each name is both the module and the package.
-EXTRA_REQUIREMENTS = ("uvicorn", "httptools", "uvloop")
+#: install), as a production server runs; redis-py for the Redis store of ``load_real_db``.
+#: Each name is both the module and the package.
+EXTRA_REQUIREMENTS = ("uvicorn", "httptools", "uvloop", "redis")
 #: Set in the re-executed process, so a broken environment fails instead of looping.
 MARKER_ENV = "ASGI_KIT_FASTAPI_USERS_BENCH"
 

@@ -26,6 +26,7 @@ import anyio
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from .fastapi_users_env.readme import readme_app_source
 from .servers import POSTGRES_ADDRESS, POSTGRES_URL, require, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,9 +230,7 @@ def test_the_wiring_type_checks_against_fastapi_users(environment: Path, workdir
 
 def test_the_readme_shows_the_tested_app() -> None:
     """The README's "With FastAPI Users" code is app.py (after its docstring), to the letter."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## With FastAPI Users\n", 1)[1].split("\n## ", 1)[0]
-    shown = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    shown = readme_app_source()
     app = (CHECK_DIR / "app.py").read_text()
     tested = app.split('"""', 2)[2].strip("\n")
     assert shown == tested, "README.md and tests/fastapi_users_env/app.py disagree"

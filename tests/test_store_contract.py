@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import anyio
 import pytest
@@ -21,6 +22,11 @@ from asgi_kit import (
 from .stores import open_instances
 
 pytestmark = pytest.mark.anyio
+
+
+@runtime_checkable
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
 
 
 def new(user_id: object = None, **kwargs: object) -> Session:
@@ -333,3 +339,16 @@ async def test_two_instances_popping_at_once_share_the_expired_sessions(
         assert len(popped) == len(expired)
         assert {s.id for s in popped} == {s.id for s in expired}
         assert await second.pop_expired() == []
+
+
+async def test_every_store_closes_as_an_app_shutdown_calls_it_and_serves_after(
+    store: SessionDatabase,
+) -> None:
+    # An app's lifespan ends with ``await session_store.aclose()`` whatever the store (the
+    # README's FastAPI Users app does); a test client may run the lifespan again after it.
+    s = new()
+    await store.create(s)
+    assert isinstance(store, Closable)  # not in the protocol: apps call it on their store
+    await store.aclose()
+    await store.aclose()  # twice is harmless
+    assert await store.get(s.id) == s

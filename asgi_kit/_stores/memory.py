@@ -45,6 +45,9 @@ class InMemorySessionDatabase:
         """Number of stored sessions, expired ones not yet purged included."""
         return len(self._by_id)
 
+    async def aclose(self) -> None:
+        """Nothing to close (the sessions stay): so that any store fits an app's shutdown."""
+
     async def create(self, session: Session) -> None:
         """Store a new session; raise ``DuplicateSessionError`` if its id or token is taken."""
         with self._lock:

@@ -55,7 +55,7 @@ local requests = {}
 local n = 0
 init = function(args)
   for i, token in ipairs(tokens) do
-    requests[i] = wrk.format("GET", "/", {["Authorization"] = "Bearer " .. token})
+    requests[i] = wrk.format("GET", nil, {["Authorization"] = "Bearer " .. token})
   end
 end
 request = function()
@@ -194,15 +194,15 @@ def servers(sessions: int) -> Iterator[dict[str, tuple[int, int]]]:
             stop_server(proc)
 
 
-def run_wrk(target: str, port: int, tokens: list[str], options: Options) -> Result:
-    """Drive ``HOST:port`` with wrk (one thread) and parse the script's JSON summary."""
+def run_wrk(target: str, port: int, tokens: list[str], options: Options, path: str = "/") -> Result:
+    """Drive ``GET path`` on ``HOST:port`` with wrk (one thread); parse the JSON summary."""
     lua = WRK_LUA % ", ".join(json.dumps(t) for t in tokens)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
         command = [
             "wrk", "-t1", f"-c{options.connections}", f"-d{options.duration:g}s",
-            "--timeout", "5s", "-s", script.name, f"http://{HOST}:{port}/",
+            "--timeout", "5s", "-s", script.name, f"http://{HOST}:{port}{path}",
         ]  # fmt: skip
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=options.duration + 60, check=True
@@ -251,12 +251,12 @@ async def client_loop(
     return errors
 
 
-async def python_load(port: int, tokens: list[str], options: Options) -> tuple[list[int], int]:
+async def python_load(
+    port: int, tokens: list[str], options: Options, path: str = "/"
+) -> tuple[list[int], int]:
     """Run ``options.connections`` client loops; return (latencies in ns, errors)."""
-    requests = [
-        f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {t}\r\n\r\n".encode()
-        for t in tokens
-    ]
+    head = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+    requests = [f"{head}Authorization: Bearer {t}\r\n\r\n".encode() for t in tokens]
     latencies: list[int] = []
     deadline = time.perf_counter() + options.duration
     loops = [
@@ -266,23 +266,27 @@ async def python_load(port: int, tokens: list[str], options: Options) -> tuple[l
     return latencies, sum(errors)
 
 
-def run_python(target: str, port: int, tokens: list[str], options: Options) -> Result:
-    """Drive ``HOST:port`` with the asyncio client."""
+def run_python(
+    target: str, port: int, tokens: list[str], options: Options, path: str = "/"
+) -> Result:
+    """Drive ``GET path`` on ``HOST:port`` with the asyncio client."""
     started = time.perf_counter()
-    latencies, errors = asyncio.run(python_load(port, tokens, options))
+    latencies, errors = asyncio.run(python_load(port, tokens, options, path))
     seconds = time.perf_counter() - started
     cuts = statistics.quantiles(latencies, n=100)
     return Result(target, len(latencies), seconds, cuts[49] / 1e6, cuts[98] / 1e6, errors)
 
 
-def run_load(target: str, server: tuple[int, int], tokens: list[str], options: Options) -> Result:
-    """One load run with the chosen client, with the server's CPU time over the run."""
+def run_load(
+    target: str, server: tuple[int, int], tokens: list[str], options: Options, path: str = "/"
+) -> Result:
+    """One load run of ``GET path`` with the chosen client, with the server's CPU time."""
     port, pid = server
     before = cpu_seconds(pid)
     if options.client == "wrk":
-        result = run_wrk(target, port, tokens, options)
+        result = run_wrk(target, port, tokens, options, path)
     else:
-        result = run_python(target, port, tokens, options)
+        result = run_python(target, port, tokens, options, path)
     after = cpu_seconds(pid)
     if before is None or after is None:
         return result

@@ -435,58 +435,6 @@ class Run:
     redis: int | None
 
 
-def wrk_script() -> str:
-    """``load_middleware``'s wrk script (cycled tokens, a JSON summary), for ``LOAD_PATH``."""
-    old = 'wrk.format("GET", "/",'
-    if load_middleware.WRK_LUA.count(old) != 1:
-        raise SystemExit(f"load_middleware.WRK_LUA no longer has {old!r} once")
-    return load_middleware.WRK_LUA.replace(old, f'wrk.format("GET", "{LOAD_PATH}",')
-
-
-def run_wrk(variant: str, port: int, tokens: list[str], options: Options, lua: Path) -> Result:
-    """``load_middleware.run_wrk`` (which requests ``/``), for ``GET /users/me``."""
-    lua.write_text(wrk_script() % ", ".join(json.dumps(t) for t in tokens))
-    command = [
-        "wrk", "-t1", f"-c{options.connections}", f"-d{options.duration:g}s",
-        "--timeout", "5s", "-s", str(lua), f"http://{HOST}:{port}{LOAD_PATH}",
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=options.duration + 60, check=True
-    )
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return Result(
-        target=variant,
-        requests=summary["requests"],
-        seconds=summary["duration_us"] / 1e6,
-        p50_ms=summary["p50_us"] / 1000,
-        p99_ms=summary["p99_us"] / 1000,
-        errors=summary["non2xx"] + summary["socket_errors"],
-    )
-
-
-async def python_load(port: int, tokens: list[str], options: Options) -> tuple[list[int], int]:
-    """``load_middleware``'s client loops (one per connection) on ``GET /users/me``."""
-    head = f"GET {LOAD_PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-    requests = [f"{head}Authorization: Bearer {t}\r\n\r\n".encode() for t in tokens]
-    latencies: list[int] = []
-    deadline = time.perf_counter() + options.duration
-    loops = [
-        load_middleware.client_loop(port, requests, i * 31, deadline, latencies)
-        for i in range(options.connections)
-    ]
-    errors = await asyncio.gather(*loops)
-    return latencies, sum(errors)
-
-
-def run_python(variant: str, port: int, tokens: list[str], options: Options) -> Result:
-    """Drive the server with the asyncio client (it competes with the server for CPU)."""
-    started = time.perf_counter()
-    latencies, errors = asyncio.run(python_load(port, tokens, options))
-    seconds = time.perf_counter() - started
-    cuts = statistics.quantiles(latencies, n=100)
-    return Result(variant, len(latencies), seconds, cuts[49] / 1e6, cuts[98] / 1e6, errors)
-
-
 def connection_counts(port: int) -> tuple[int | None, int | None]:
     """(users, sessions): connections the server's engines have opened so far."""
     status, answer = call(port, "GET", _readme_app.COUNTS_PATH)
@@ -505,22 +453,15 @@ def measure(
     server: Server,
     tokens: list[str],
     options: Options,
-    lua: Path,
     redis_count: Callable[[], int] | None,
 ) -> Run:
     """One load run, with the server's CPU time and new connections over it."""
     users, sessions = connection_counts(server.port)
     redis = redis_count() if redis_count else None
-    cpu = load_middleware.cpu_seconds(server.pid)
-    if options.client == "wrk":
-        result = run_wrk(variant, server.port, tokens, options, lua)
-    else:
-        result = run_python(variant, server.port, tokens, options)
-    cpu_after = load_middleware.cpu_seconds(server.pid)
+    target = (server.port, server.pid)
+    result = load_middleware.run_load(variant, target, tokens, options, LOAD_PATH)
     redis_after = redis_count() if redis_count else None
     users_after, sessions_after = connection_counts(server.port)
-    if cpu is not None and cpu_after is not None:
-        result = dataclasses.replace(result, server_cpu=cpu_after - cpu)
     return Run(
         result,
         delta(users, users_after),
@@ -589,14 +530,13 @@ def bench_database(
     redis_count: Callable[[], int] | None,
 ) -> Report:
     """Start the servers, set up users and tokens, check, warm up, run in ABBA order."""
-    lua = directory / "load.lua"
     with servers(variants, url, directory) as running:
         print(f"{kind}: servers up; {options.sessions} users log in on each", file=sys.stderr)
         tokens = set_up_users(running, options.sessions)
 
         def one(variant: str, options: Options) -> Run:
             counter = redis_count if variant == "redis" else None
-            return measure(variant, running[variant], tokens[variant], options, lua, counter)
+            return measure(variant, running[variant], tokens[variant], options, counter)
 
         # Before each run: the server opens its pools again (released after the last run).
         warm_up = dataclasses.replace(options, duration=min(options.duration, 3.0))

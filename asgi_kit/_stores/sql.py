@@ -132,6 +132,15 @@ def _as_of(now: datetime | None) -> datetime:
     return utcnow() if now is None else as_utc(now)
 
 
+def _outage_sqlstate(error: BaseException | None) -> bool:
+    """True if ``error`` carries a SQLSTATE of class 08 (connection), 53 (insufficient
+    resources: "too many clients" once another client took every connection) or 57 (e.g.
+    "the database system is starting up", after a restart). asyncpg's errors arrive as a
+    plain DBAPIError, or (on connect, with SQLAlchemy 2.0) not wrapped at all."""
+    sqlstate = str(getattr(error, "sqlstate", None) or "")
+    return sqlstate[:2] in ("08", "53", "57")
+
+
 def _deadline(session: Session) -> datetime:
     assert session.deadline is not None  # only sessions with a deadline expire
     return session.deadline
@@ -359,13 +368,10 @@ class SQLAlchemySessionDatabase:
     def _lost(self, exc: Exception) -> bool:
         """True if ``exc`` means the server (or the SQLite file) cannot answer right now."""
         if isinstance(exc, DBAPIError):
-            # SQLSTATE class 08 (connection), 53 (insufficient resources: "too many clients"
-            # when another client took every connection) or 57 (e.g. "the database system is
-            # starting up", after a restart): asyncpg's arrive as a plain DBAPIError.
-            sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
             lost = isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
-            return lost or sqlstate[:2] in ("08", "53", "57")
-        return isinstance(exc, self._unavailable_errors)
+            return lost or _outage_sqlstate(exc.orig)
+        # SQLAlchemy 2.0 lets some of asyncpg's errors on connect through unwrapped.
+        return isinstance(exc, self._unavailable_errors) or _outage_sqlstate(exc)
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:
         """The error to raise instead of ``exc`` if it means the server cannot answer."""

@@ -29,6 +29,8 @@ from ._http import (
 )
 from ._middleware import BearerAuthMiddleware
 from ._models import Session
+from ._refresh import RefreshError, RefreshTokenReusedError, TokenRefresher, expires_in
+from ._refresh_tokens import RefreshClaim, RefreshSecret
 from ._request import (
     AuthResult,
     get_auth_result,
@@ -41,6 +43,7 @@ from ._scope import SCOPE_KEY, SessionUser
 from ._stores import (
     OPTIONAL,
     InMemorySessionDatabase,
+    RotatingSessionDatabase,
     SessionDatabase,
     load_optional,
     purge_periodically,
@@ -87,7 +90,12 @@ __all__ = [
     "HasResolver",
     "InMemorySessionDatabase",
     "InvalidUserIdError",
+    "RefreshClaim",
+    "RefreshError",
+    "RefreshSecret",
+    "RefreshTokenReusedError",
     "Refusal",
+    "RotatingSessionDatabase",
     "Session",
     "SessionAuthBackend",
     "SessionCookie",
@@ -98,11 +106,13 @@ __all__ = [
     "SessionUser",
     "StoreUnavailableError",
     "SyncUsageError",
+    "TokenRefresher",
     "UserId",
     "as_interval",
     "as_utc",
     "bearer_token",
     "coerce_user_id",
+    "expires_in",
     "from_other_origin",
     "generate_token",
     "get_auth_result",

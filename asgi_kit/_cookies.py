@@ -37,6 +37,11 @@ class SessionCookie:
     ``trusted_origins`` are other origins whose pages may make state-changing requests
     with the cookie (``"https://admin.example.com"``); see ``asgi_kit._csrf``.
 
+    With refresh tokens, the refresh token has a cookie of its own, ``refresh_name``
+    (default: the name and ``_refresh``; ``__Host-x`` gives ``__Secure-x_refresh``, since
+    ``__Host-`` forbids a path), with the same attributes but ``Path``: only the refresh
+    endpoint's, so the browser sends it nowhere else.
+
     >>> manager = SessionManager(cookie=SessionCookie("__Host-session"))  # doctest: +SKIP
     """
 
@@ -44,6 +49,7 @@ class SessionCookie:
     samesite: Literal["lax", "strict"] = "lax"
     secure: bool | None = None
     trusted_origins: Iterable[str] = ()
+    refresh_name: str = ""
     _trusted: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +59,15 @@ class SessionCookie:
             raise ConfigurationError("samesite must be 'lax' or 'strict'")
         if self.name.startswith("__Host-") and self.secure is False:
             raise ConfigurationError("a __Host- cookie is always Secure: drop secure=False")
+        if not self.refresh_name:
+            base = f"__Secure-{self.name[7:]}" if self.name.startswith("__Host-") else self.name
+            object.__setattr__(self, "refresh_name", f"{base}_refresh")
+        if not _COOKIE_NAME.fullmatch(self.refresh_name) or self.refresh_name == self.name:
+            raise ConfigurationError(
+                f"refresh cookie name {self.refresh_name!r} is not an HTTP token of its own"
+            )
+        if self.refresh_name.startswith("__Host-"):
+            raise ConfigurationError("the refresh cookie has a path: it cannot be __Host-")
         trusted = set()
         for origin in self.trusted_origins:
             normal = normalise_origin(origin)
@@ -68,7 +83,14 @@ class SessionCookie:
         Two cookies of the name are ``REPEATED`` (another site may have planted one); a
         state-changing request that may come from another site is ``CROSS_SITE``.
         """
-        found = _cookie_values(scope.get("headers") or (), self.name.encode("latin-1"))
+        return self._read(scope, self.name)
+
+    def refresh_token_of(self, scope: MutableMapping[str, Any]) -> bytes | AnonymousReason:
+        """The token in the request's refresh cookie, or why there is none (as ``token_of``)."""
+        return self._read(scope, self.refresh_name)
+
+    def _read(self, scope: MutableMapping[str, Any], name: str) -> bytes | AnonymousReason:
+        found = _cookie_values(scope.get("headers") or (), name.encode("latin-1"))
         if not found:
             return AnonymousReason.MISSING
         if len(found) > 1:
@@ -87,15 +109,25 @@ class SessionCookie:
         None. ``Max-Age`` runs to the session's deadline; without one it is a browser
         session cookie.
         """
-        deadline = session.deadline
-        max_age = (
-            None if deadline is None else max(0, math.floor(deadline.timestamp() - time.time()))
-        )
         response.set_cookie(
             self.name,
             session.token,
-            max_age=max_age,
+            max_age=_max_age(session),
             path="/",
+            secure=self._secure(request),
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def set_refresh(
+        self, response: Response, session: Session, request: HTTPConnection, path: str
+    ) -> None:
+        """Set the refresh cookie holding ``session.refresh_token``, sent to ``path`` only."""
+        response.set_cookie(
+            self.refresh_name,
+            session.refresh_token,
+            max_age=_max_age(session),
+            path=path,
             secure=self._secure(request),
             httponly=True,
             samesite=self.samesite,
@@ -108,11 +140,24 @@ class SessionCookie:
             self.name, path="/", secure=secure, httponly=True, samesite=self.samesite
         )
 
+    def clear_refresh(self, response: Response, request: HTTPConnection, path: str) -> None:
+        """Delete the refresh cookie set for ``path`` on ``response``."""
+        secure = self._secure(request)
+        response.delete_cookie(
+            self.refresh_name, path=path, secure=secure, httponly=True, samesite=self.samesite
+        )
+
     def _secure(self, request: HTTPConnection) -> bool:
         if self.name.startswith("__Host-"):
             return True
         https = request.url.scheme in ("https", "wss")
         return https if self.secure is None else self.secure
+
+
+def _max_age(session: Session) -> int | None:
+    """Seconds to the session's deadline; None (a browser session cookie) without one."""
+    deadline = session.deadline
+    return None if deadline is None else max(0, math.floor(deadline.timestamp() - time.time()))
 
 
 def _cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:

@@ -24,6 +24,16 @@ class ErrorCode(str, Enum):
     INVALID_USER_ID = "INVALID_USER_ID"
     SESSION_LIMIT_REACHED = "SESSION_LIMIT_REACHED"
     SESSION_STORE_UNAVAILABLE = "SESSION_STORE_UNAVAILABLE"
+    # The refresh endpoint's codes (400, with the OAuth ``error`` beside them).
+    REFRESH_TOKEN_MISSING = "REFRESH_TOKEN_MISSING"  # noqa: S105 - an error code
+    REFRESH_TOKEN_MALFORMED = "REFRESH_TOKEN_MALFORMED"  # noqa: S105 - an error code
+    REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"  # noqa: S105 - an error code
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 - an error code
+    REFRESH_TOKEN_REPEATED = "REFRESH_TOKEN_REPEATED"  # noqa: S105 - an error code
+    REFRESH_TOKEN_OF_ANOTHER_SESSION = "REFRESH_TOKEN_OF_ANOTHER_SESSION"  # noqa: S105
+    GRANT_TYPE_MISSING = "GRANT_TYPE_MISSING"
+    UNSUPPORTED_GRANT_TYPE = "UNSUPPORTED_GRANT_TYPE"
+    REFRESH_NOT_ENABLED = "REFRESH_NOT_ENABLED"
 
 
 class Refusal(NamedTuple):
@@ -50,6 +60,8 @@ def www_authenticate(reason: AnonymousReason | None) -> str:
     """The ``WWW-Authenticate`` challenge for a request refused because of ``reason``."""
     if reason is AnonymousReason.REPEATED:
         return 'Bearer error="invalid_request"'
+    if reason is AnonymousReason.EXPIRED:
+        return 'Bearer error="invalid_token", error_description="The access token expired"'
     if reason is not None and reason.token_presented:
         return 'Bearer error="invalid_token"'
     return "Bearer"

@@ -32,6 +32,14 @@ class Session:
     A session is active until ``deadline``: the earlier of ``expires_at`` (absolute) and
     ``last_seen_at + idle_timeout`` (sliding).
 
+    With refresh tokens (``SessionManager(access_token_lifetime=...)``), ``token`` is a
+    short-lived access token, refused once ``access_expires_at`` is past, and
+    ``refresh_token`` (raw, known only to its creator, like ``token``) gets the next pair:
+    each refresh rotates both, moves ``refresh_generation`` on and records ``refreshed_at``,
+    while the session (its id, its deadline) stays the same. Stores keep ``refresh_digest``
+    and ``rotation_seal`` (the issued tokens sealed under the consumed refresh token, see
+    ``asgi_kit._refresh_tokens``), never a raw token. Without them all four are unset.
+
     >>> s = Session(user_id="6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10", token="abc")
     >>> s.is_active()
     True
@@ -47,11 +55,18 @@ class Session:
     last_seen_at: datetime | None = None
     user_agent: str | None = None
     ip_address: str | None = None
+    refresh_token: str = field(default="", repr=False, compare=False)
+    refresh_digest: str | None = field(default=None, repr=False)
+    refresh_generation: int = 0
+    access_expires_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    rotation_seal: str | None = field(default=None, repr=False)
     # ``deadline`` (infinity for never) and ``last_seen_at`` as POSIX timestamps: the
     # per-request expiry and touch checks (``is_active``, ``last_seen_before``) compare
     # floats, not datetimes.
     _deadline_ts: float = field(init=False, repr=False, compare=False, default=math.inf)
     _seen_ts: float = field(init=False, repr=False, compare=False, default=0.0)
+    _access_ts: float = field(init=False, repr=False, compare=False, default=math.inf)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -67,6 +82,15 @@ class Session:
             set_(self, "token_digest", digest)
         elif not self.token_digest:
             raise ValueError("a Session needs its token or its token_digest")
+        if self.refresh_token:
+            refresh_digest = token_digest(self.refresh_token)
+            if self.refresh_digest and self.refresh_digest != refresh_digest:
+                raise ValueError("refresh_digest does not match refresh_token")
+            set_(self, "refresh_digest", refresh_digest)
+        if self.access_expires_at is not None:
+            set_(self, "access_expires_at", as_utc(self.access_expires_at))
+        if self.refreshed_at is not None:
+            set_(self, "refreshed_at", as_utc(self.refreshed_at))
         created = as_utc(self.created_at)
         seen = created if self.last_seen_at is None else as_utc(self.last_seen_at)
         expires = None if self.expires_at is None else as_utc(self.expires_at)
@@ -92,6 +116,11 @@ class Session:
         last_seen_at: datetime,
         user_agent: str | None,
         ip_address: str | None,
+        refresh_digest: str | None = None,
+        refresh_generation: int = 0,
+        access_expires_at: datetime | None = None,
+        refreshed_at: datetime | None = None,
+        rotation_seal: str | None = None,
     ) -> Session:
         """Rebuild a session a store wrote, for the stores' read paths.
 
@@ -114,6 +143,13 @@ class Session:
         set_(session, "last_seen_at", seen)
         set_(session, "user_agent", user_agent)
         set_(session, "ip_address", ip_address)
+        set_(session, "refresh_token", "")
+        set_(session, "refresh_digest", refresh_digest)
+        set_(session, "refresh_generation", refresh_generation)
+        access = None if access_expires_at is None else as_utc(access_expires_at)
+        set_(session, "access_expires_at", access)
+        set_(session, "refreshed_at", None if refreshed_at is None else as_utc(refreshed_at))
+        set_(session, "rotation_seal", rotation_seal)
         _derive(session, expires, seen, idle_timeout)
         return session
 
@@ -143,6 +179,10 @@ class Session:
         """True when the session was last seen before ``moment`` (a POSIX timestamp)."""
         return self._seen_ts < moment
 
+    def access_token_expired(self, now: float) -> bool:
+        """True when the access token has a lifetime and ``now`` (a POSIX timestamp) is past it."""
+        return now >= self._access_ts
+
     def replace(self, **changes: Any) -> Session:
         """Return a copy with ``changes`` applied (the session is immutable)."""
         return dataclasses.replace(self, **changes)
@@ -160,6 +200,8 @@ def _derive(
     deadline_ts = math.inf if deadline is None else deadline.timestamp()
     object.__setattr__(session, "_deadline_ts", deadline_ts)
     object.__setattr__(session, "_seen_ts", seen_at.timestamp())
+    access = session.access_expires_at
+    object.__setattr__(session, "_access_ts", math.inf if access is None else access.timestamp())
 
 
 def _deadline(

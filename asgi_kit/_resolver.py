@@ -104,7 +104,9 @@ class SessionResolver:
         return token
 
     async def look_up(self, token: bytes) -> Session | AnonymousReason:
-        """The active session of a token's bytes (as ``credential`` gives them), or ``INVALID``.
+        """The active session of a token's bytes (as ``credential`` gives them), or why not:
+        ``INVALID``, or ``EXPIRED`` for an access token past its lifetime (the session lives
+        on: refresh it).
 
         Activity is written back when due (``touch_interval``).
         """
@@ -112,6 +114,8 @@ class SessionResolver:
         if session is None:
             return AnonymousReason.INVALID
         now = time.time()
+        if session.access_token_expired(now):
+            return AnonymousReason.EXPIRED
         if session.last_seen_before(now - self._touch_seconds):
             session = await self._touch(session, now)
         return session

@@ -43,6 +43,9 @@ class AnonymousReason(str, Enum):
     REPEATED = "repeated"
     #: A well-formed token that no active session has (unknown, revoked or expired).
     INVALID = "invalid"
+    #: The token of an active session whose access token lifetime is over: refresh it
+    #: (answered 401 ``invalid_token``, "The access token expired").
+    EXPIRED = "expired"
     #: A session cookie on a state-changing request that may come from another site
     #: (``asgi_kit._csrf``): refused unread, answered 403 ``CSRF_FAILED``.
     CROSS_SITE = "cross_site"
@@ -54,7 +57,12 @@ class AnonymousReason(str, Enum):
 
 
 _PRESENTED = frozenset(
-    {AnonymousReason.MALFORMED, AnonymousReason.REPEATED, AnonymousReason.INVALID}
+    {
+        AnonymousReason.MALFORMED,
+        AnonymousReason.REPEATED,
+        AnonymousReason.INVALID,
+        AnonymousReason.EXPIRED,
+    }
 )
 
 

@@ -256,7 +256,7 @@ def test_async_admin_predicate(login: Login, manager: SessionManager) -> None:
 def test_router_has_no_prefix_of_its_own() -> None:
     manager = SessionManager(session_db=InMemorySessionDatabase())
     paths = {route.path for route in manager.router.routes}  # type: ignore[attr-defined]
-    assert paths == {"", "/{session_id}", "/", "/{rest:path}/"}  # the last two answer 404
+    assert paths == {"", "/{session_id}", "/refresh", "/", "/{rest:path}/"}  # "/", ".../": 404
 
 
 class Ends(SessionManager):

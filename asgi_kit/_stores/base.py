@@ -85,3 +85,23 @@ class SessionDatabase(Protocol):
     async def pop_expired(self, now: datetime | None = None, *, limit: int = 500) -> list[Session]:
         """Delete and return up to ``limit`` sessions due by ``now`` (default: the current time)."""
         ...
+
+
+@runtime_checkable
+class RotatingSessionDatabase(SessionDatabase, Protocol):
+    """A ``SessionDatabase`` that can rotate a session's tokens, as refresh tokens need.
+
+    Every store of asgi-kit is one. A custom store adds ``rotate``, atomic across every
+    process sharing the store (a compare-and-set on the session's ``refresh_digest``)::
+
+        async def rotate(self, session: Session, rotated: Session) -> bool: ...
+    """
+
+    async def rotate(self, session: Session, rotated: Session) -> bool:
+        """Replace ``session`` by ``rotated`` (same id, next tokens), atomically.
+
+        Only if the stored session still has ``session.refresh_digest`` (no rotation since
+        it was read) and exists; return whether it did. ``rotated`` is written whole: its
+        access token digest, refresh fields, ``last_seen_at`` and deadline.
+        """
+        ...

@@ -86,6 +86,20 @@ class InMemorySessionDatabase:
             self._schedule(updated)
         return updated
 
+    async def rotate(self, session: Session, rotated: Session) -> bool:
+        """Replace ``session`` by ``rotated`` (its next tokens) unless it rotated since read."""
+        with self._lock:
+            stored = self._by_id.get(session.id)
+            if stored is None or stored.refresh_digest != session.refresh_digest:
+                return False
+            if rotated.token_digest in self._sessions:
+                raise DuplicateSessionError("a session with this token already exists")
+            del self._sessions[stored.token_digest]
+            rotated = _without_token(rotated)
+            self._sessions[rotated.token_digest] = self._by_id[rotated.id] = rotated
+            self._schedule(rotated)
+        return True
+
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""
         with self._lock:
@@ -165,4 +179,9 @@ def _without_token(session: Session) -> Session:
         last_seen_at=session.seen_at,
         user_agent=session.user_agent,
         ip_address=session.ip_address,
+        refresh_digest=session.refresh_digest,
+        refresh_generation=session.refresh_generation,
+        access_expires_at=session.access_expires_at,
+        refreshed_at=session.refreshed_at,
+        rotation_seal=session.rotation_seal,
     )

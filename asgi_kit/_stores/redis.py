@@ -71,6 +71,11 @@ def _encode(session: Session) -> str:
             "last_seen_at": session.seen_at.isoformat(),
             "user_agent": session.user_agent,
             "ip_address": session.ip_address,
+            "refresh_digest": session.refresh_digest,
+            "refresh_generation": session.refresh_generation,
+            "access_expires_at": _iso(session.access_expires_at),
+            "refreshed_at": _iso(session.refreshed_at),
+            "rotation_seal": session.rotation_seal,
         },
         separators=(",", ":"),
     )
@@ -88,6 +93,12 @@ def _decode(raw: bytes | str) -> Session:
         last_seen_at=datetime.fromisoformat(data["last_seen_at"]),
         user_agent=data["user_agent"],
         ip_address=data["ip_address"],
+        # Absent from records written before refresh tokens: read as none.
+        refresh_digest=data.get("refresh_digest"),
+        refresh_generation=data.get("refresh_generation") or 0,
+        access_expires_at=_datetime(data.get("access_expires_at")),
+        refreshed_at=_datetime(data.get("refreshed_at")),
+        rotation_seal=data.get("rotation_seal"),
     )
 
 
@@ -104,7 +115,8 @@ class RedisSessionDatabase:
 
     Keys (``P`` is the prefix; no raw token is ever written, only its SHA-256 digest):
 
-    - ``P s2:<digest>``: the session as JSON, read by ``get_by_token_digest`` in one GET;
+    - ``P s2:<digest>``: the session as JSON, read by ``get_by_token_digest`` in one GET
+      (a rotation of its tokens moves it to the key of the new access token's digest);
     - ``P id:<session id>``: ``<digest>:<user id>``, for look-ups and deletes by id;
     - ``P u:<user id>``: sorted set of the user's session ids, scored by ``created_at``;
     - ``P deadlines``: sorted set of ``<session id>:<user id>``, scored by deadline.
@@ -218,6 +230,20 @@ class RedisSessionDatabase:
         updated = session.replace(token="", last_seen_at=last_seen_at)
         touched = await self._run("touch", self._keys(session), self._payload(updated))
         return updated if touched else None
+
+    async def rotate(self, session: Session, rotated: Session) -> bool:
+        """Replace ``session`` by ``rotated`` (its next tokens) unless it rotated since read.
+
+        One script: it checks the stored refresh digest, moves the session to the key of
+        its new access token and rewrites the id key, so of concurrent rotations of one
+        session exactly one wins, and the old access token stops resolving at once.
+        """
+        keys = [*self._keys(session), self._session_key(rotated.token_digest)]
+        expected = [f"{session.token_digest}:{session.user_id}", session.refresh_digest or ""]
+        done = await self._run("rotate", keys, [*self._payload(rotated), *expected])
+        if done == -1:
+            raise DuplicateSessionError("a session with this token already exists")
+        return bool(done)
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -36,6 +36,7 @@ from .server import deadline, purge_periodically, store_unavailable
 from .sql_reader import TIMEOUTS, DigestReader, discard, watch_file
 from .sql_schema import (
     COLUMNS,
+    ROTATED,
     active_session,
     active_sessions,
     session_from_row,
@@ -289,6 +290,25 @@ class SQLAlchemySessionDatabase:
             values = query.values(last_seen_at=last_seen_at, deadline=updated.deadline)
             touched = (await conn.execute(values)).rowcount
         return updated if touched else None
+
+    async def rotate(self, session: Session, rotated: Session) -> bool:
+        """Replace ``session`` by ``rotated`` (its next tokens) unless it rotated since read.
+
+        One ``UPDATE ... WHERE id = ? AND refresh_digest = ?``: of concurrent rotations of
+        one session (any number of processes), exactly one matches the row.
+        """
+        c = self.table.c
+        row = session_row(rotated)
+        query = (
+            update(self.table)
+            .where(c.id == session.id, c.refresh_digest == session.refresh_digest)
+            .values({name: row[name] for name in ROTATED})
+        )
+        try:
+            async with self._connect() as conn:
+                return bool((await conn.execute(query)).rowcount)
+        except IntegrityError:
+            raise DuplicateSessionError("a session with this token already exists") from None
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Table, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
 
 from .._clock import from_microseconds, to_microseconds
 from .._models import Session
@@ -25,6 +35,22 @@ COLUMNS = (
     "last_seen_at",
     "user_agent",
     "ip_address",
+    "refresh_digest",
+    "refresh_generation",
+    "access_expires_at",
+    "refreshed_at",
+    "rotation_seal",
+)
+#: The columns a rotation (``SQLAlchemySessionDatabase.rotate``) writes.
+ROTATED = (
+    "token_digest",
+    "refresh_digest",
+    "refresh_generation",
+    "access_expires_at",
+    "refreshed_at",
+    "rotation_seal",
+    "last_seen_at",
+    "deadline",
 )
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
@@ -38,6 +64,9 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
     session stops being active (kept up to date on every write). ``user_id`` is text,
     ``str()`` of the id (a UUID in its canonical form), so every kind of id reads back
     exactly; ``idle_timeout_us`` is the idle timeout in whole microseconds, likewise.
+    The refresh columns (``refresh_digest`` to ``rotation_seal``) are NULL for sessions
+    without refresh tokens (``refresh_generation`` NULL reads as 0); docs/upgrading.md adds
+    them to a table made before they existed.
     """
     return Table(
         name,
@@ -52,6 +81,11 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
         Column("deadline", DateTime(timezone=True)),
         Column("user_agent", String(512)),
         Column("ip_address", String(45)),
+        Column("refresh_digest", String(64)),
+        Column("refresh_generation", Integer),
+        Column("access_expires_at", DateTime(timezone=True)),
+        Column("refreshed_at", DateTime(timezone=True)),
+        Column("rotation_seal", String(255)),
         Index(f"ix_{name}_token_digest", "token_digest", unique=True),
         Index(f"ix_{name}_user_id", "user_id"),
         Index(f"ix_{name}_deadline", "deadline"),
@@ -71,12 +105,18 @@ def session_row(session: Session) -> dict[str, Any]:
         "deadline": session.deadline,
         "user_agent": session.user_agent,
         "ip_address": session.ip_address,
+        "refresh_digest": session.refresh_digest,
+        "refresh_generation": session.refresh_generation if session.refresh_digest else None,
+        "access_expires_at": session.access_expires_at,
+        "refreshed_at": session.refreshed_at,
+        "rotation_seal": session.rotation_seal,
     }
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
     """The session a row of ``COLUMNS`` holds."""
-    id_, digest, user_id, created, expires, idle_us, seen, agent, ip = row
+    id_, digest, user_id, created, expires, idle_us, seen, agent, ip, *refresh = row
+    refresh_digest, generation, access_expires, refreshed, seal = refresh
     return Session.from_store(
         id=id_,
         user_id=stored_user_id(user_id),
@@ -87,6 +127,11 @@ def session_from_row(row: Sequence[Any]) -> Session:
         last_seen_at=_utc(seen),
         user_agent=agent,
         ip_address=ip,
+        refresh_digest=refresh_digest,
+        refresh_generation=generation or 0,
+        access_expires_at=None if access_expires is None else _utc(access_expires),
+        refreshed_at=None if refreshed is None else _utc(refreshed),
+        rotation_seal=seal,
     )
 
 

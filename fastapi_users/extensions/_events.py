@@ -20,6 +20,9 @@ class EndReason(str, Enum):
     EXPIRED = "expired"
     EVICTED = "evicted"
     ACCOUNT_EVENT = "account_event"
+    #: A refresh token that was already rotated out came back after the reuse interval:
+    #: two parties held it, so the whole session ended (RFC 9700 section 4.14.2).
+    TOKEN_REUSED = "token_reused"  # noqa: S105 - a reason, not a secret
 
     @classmethod
     def of(cls, value: EndReason | str) -> EndReason:

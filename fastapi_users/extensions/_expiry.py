@@ -6,11 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
+from uuid import uuid4
 
 from asgi_kit import (
     ConfigurationError,
     Session,
     SessionDatabase,
+    TokenRefresher,
     UserId,
     as_interval,
     as_utc,
@@ -45,11 +47,13 @@ def new_session(
     idle_timeout: timedelta | None,
     user_agent: str | None,
     ip_address: str | None,
+    refresher: TokenRefresher | None = None,
     cls: type[S] = Session,  # type: ignore[assignment]
 ) -> S:
     """A new ``cls`` (``Session`` or a subclass) starting now; ``lifetime`` caps its expiry.
 
-    Bad input raises ``ValueError``.
+    With a ``refresher``, ``token`` is an access token with its lifetime, and the session
+    gets a refresh token. Bad input raises ``ValueError``.
 
     An ``expires_at`` at or before now is kept: the session has ended before it starts.
     """
@@ -60,9 +64,13 @@ def new_session(
         expires_at = as_utc(expires_at)
     if lifetime is not None:
         expires_at = now + lifetime if expires_at is None else min(expires_at, now + lifetime)
+    session_id = uuid4()
+    refresh = {} if refresher is None else refresher.new_tokens(session_id, now)
     return cls(
+        id=session_id,
         user_id=coerce_user_id(user_id),
         token=token,
+        **refresh,
         created_at=now,
         expires_at=expires_at,
         idle_timeout=idle_timeout,

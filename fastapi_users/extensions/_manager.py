@@ -11,7 +11,10 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
-from asgi_kit import Session, SessionResolver, UserId
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from asgi_kit import Session, SessionCookie, SessionResolver, TokenRefresher, UserId
 
 from ._events import AccountEvent, EndReason
 from ._sync import AwaitableSession
@@ -39,8 +42,27 @@ class Manager(Protocol):
         expires_at: datetime | None = None,
         user_agent: str | None = None,
         ip_address: str | None = None,
+        refresh_token: bool = False,
     ) -> AwaitableSession:
         """Create and store a session."""
+        ...
+
+    @property
+    def refresher(self) -> TokenRefresher | None:
+        """Issues and rotates refresh tokens; None when they are off."""
+        ...
+
+    @property
+    def refresh_cookie(self) -> SessionCookie | None:
+        """Where browsers keep the refresh token, if anywhere."""
+        ...
+
+    async def refresh(self, refresh_token: str, *, session_id: UUID | None = None) -> Session:
+        """Exchange a refresh token for the next tokens."""
+        ...
+
+    def set_cookie(self, response: Response, session: Session, request: HTTPConnection) -> None:
+        """Set the session (and refresh) cookie."""
         ...
 
     async def authenticate(self, token: str) -> Session | None:

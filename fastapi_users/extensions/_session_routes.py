@@ -17,6 +17,7 @@ from asgi_kit import ErrorCode, InvalidUserIdError, Session, UserId, coerce_user
 
 from ._events import EndReason
 from ._manager import Manager
+from ._refresh_route import add_refresh_route
 from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
 
 
@@ -46,9 +47,11 @@ AdminPredicate = Callable[[Session], "bool | Awaitable[bool]"]
 
 
 def user_router(manager: Manager) -> APIRouter:
-    """Routes for a user's own sessions; mount with ``prefix="/auth/sessions"``."""
+    """Routes for a user's own sessions, and ``POST /refresh``; mount with
+    ``prefix="/auth/sessions"``."""
     router = APIRouter(tags=["sessions"])
     Current = Annotated[Session, Depends(manager.current_session)]
+    add_refresh_route(router, manager)
 
     @router.get(
         "",

@@ -20,11 +20,14 @@ from starlette.responses import Response
 from asgi_kit import (
     ConfigurationError,
     InMemorySessionDatabase,
+    RefreshError,
+    RefreshTokenReusedError,
     Session,
     SessionCookie,
     SessionDatabase,
     SessionResolver,
     SyncUsageError,
+    TokenRefresher,
     UserId,
     coerce_user_id,
     generate_token,
@@ -33,6 +36,7 @@ from asgi_kit import (
 from ._cap import SessionCap, cap_setting, policy_setting
 from ._events import AccountEvent, EndReason, LimitPolicy, UnknownEndReasonError
 from ._expiry import new_session, positive_interval, purge_expired, purge_periodically
+from ._refresh_route import refresh_path
 from ._session_api import SessionBearer, SessionRead, device_of
 from ._session_routes import AdminPredicate, admin_router, user_router
 from ._strategy import SessionStrategy
@@ -54,6 +58,8 @@ __all__ = [
     "EndReason",
     "InMemorySessionDatabase",
     "LimitPolicy",
+    "RefreshError",
+    "RefreshTokenReusedError",
     "Session",
     "SessionDatabase",
     "SessionManager",
@@ -80,6 +86,14 @@ class SessionManager:
     OAuth2 password scheme as FastAPI Users' ``BearerTransport``: one Authorize in ``/docs``.
     ``cookie`` (a ``SessionCookie``) lets browsers' requests carry the token in an HttpOnly
     cookie instead of ``Authorization`` (CSRF-checked); see ``set_cookie``.
+
+    ``access_token_lifetime`` (seconds or a timedelta; off by default) turns on refresh
+    tokens: ``login()`` and FastAPI Users' login then give short-lived access tokens and a
+    refresh token, exchanged at ``POST /refresh`` (``refresh()``) for the next pair, each
+    refresh token once. A rotated-out one presented again more than
+    ``refresh_reuse_interval`` seconds (default 10) after its rotation ends the session
+    (``EndReason.TOKEN_REUSED``): two parties held it. ``refresh_secret`` signs refresh
+    tokens (at least 32 bytes, the same on every instance; a list rotates it).
     Hand the manager to ``BearerAuthMiddleware`` too: store and ``touch_interval`` are set here
     once, and each request's session is resolved once for every layer.
 
@@ -117,6 +131,9 @@ class SessionManager:
         limit_policy: LimitPolicy | str = LimitPolicy.EVICT_LEAST_RECENTLY_USED,
         token_url: str | None = None,
         cookie: SessionCookie | None = None,
+        access_token_lifetime: timedelta | float | None = None,
+        refresh_reuse_interval: timedelta | float = 10,
+        refresh_secret: str | bytes | Sequence[str | bytes] | None = None,
     ) -> None:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
@@ -131,6 +148,18 @@ class SessionManager:
         self.resolver = SessionResolver(session_db, touch_interval=touch_interval, cookie=cookie)
         #: FastAPI dependency: the caller's ``Session`` or a 401 (see ``SessionBearer``).
         self.current_session = SessionBearer(self.resolver, token_url=token_url)
+        #: Issues and rotates refresh tokens; None unless ``access_token_lifetime`` is set.
+        self.refresher: TokenRefresher | None = None
+        if access_token_lifetime is not None:
+            self.refresher = TokenRefresher(
+                session_db,
+                access_token_lifetime=access_token_lifetime,
+                reuse_interval=refresh_reuse_interval,
+                secret=refresh_secret,
+            )
+        #: Where browsers keep the refresh token: the session cookie's, or a FastAPI Users
+        #: ``CookieTransport``'s as ``transport()`` wraps it.
+        self.refresh_cookie: SessionCookie | None = cookie
 
     def create_session(
         self,
@@ -140,8 +169,15 @@ class SessionManager:
         expires_at: datetime | None = None,
         user_agent: str | None = None,
         ip_address: str | None = None,
+        refresh_token: bool = False,
     ) -> AwaitableSession:
         """Create and store a session for ``token``; return it (its ``token`` set).
+
+        ``refresh_token=True`` (refresh tokens on: ``access_token_lifetime``) makes
+        ``token`` an access token of that lifetime and gives the session a refresh token
+        (``session.refresh_token``); ``login()`` and FastAPI Users' login do so. Without it
+        the session is as ever: its token lasts as long as the session, and it has no
+        refresh token.
 
         ``await`` it in async code: ``session = await manager.create_session(uid, token)``
         works with every store. With the in-memory store it also works without ``await``,
@@ -156,6 +192,10 @@ class SessionManager:
         ``InvalidUserIdError`` or ``ValueError`` at the call, in every style; a refused
         session (``limit_policy="refuse"``) raises ``SessionLimitError``.
         """
+        if refresh_token and self.refresher is None:
+            raise ConfigurationError(
+                "refresh tokens are off: pass access_token_lifetime= to the SessionManager"
+            )
         build = partial(
             new_session,
             user_id,
@@ -165,6 +205,7 @@ class SessionManager:
             idle_timeout=self.idle_timeout,
             user_agent=user_agent,
             ip_address=ip_address,
+            refresher=self.refresher if refresh_token else None,
             cls=AwaitableSession,
         )
         session = build()  # bad arguments raise here, in every calling style
@@ -191,23 +232,57 @@ class SessionManager:
         """Start a session for a user who just proved who they are; return it with its token.
 
         The token is fresh (``secrets.token_urlsafe(32)``); the request's user agent and
-        client IP are recorded so the user can recognise the device later.
+        client IP are recorded so the user can recognise the device later. With refresh
+        tokens on, it is an access token and the session has a refresh token.
         """
         user_agent, ip_address = device_of(request.scope)
         return await self.create_session(
-            user_id, generate_token(), user_agent=user_agent, ip_address=ip_address
+            user_id,
+            generate_token(),
+            user_agent=user_agent,
+            ip_address=ip_address,
+            refresh_token=self.refresher is not None,
         )
 
+    async def refresh(self, refresh_token: str, *, session_id: UUID | None = None) -> Session:
+        """Exchange a refresh token for its session with the next tokens (``token``,
+        ``refresh_token``); see ``TokenRefresher.refresh``.
+
+        Raises ``RefreshError`` (nothing changed; ``.code`` says why), or, for a reused
+        token, ``RefreshTokenReusedError`` once the session ended and its hooks ran
+        (``EndReason.TOKEN_REUSED``).
+        """
+        if self.refresher is None:
+            raise ConfigurationError(
+                "refresh tokens are off: pass access_token_lifetime= to the SessionManager"
+            )
+        await catch_up(self._unreported)
+        try:
+            return await self.refresher.refresh(refresh_token, session_id=session_id)
+        except RefreshTokenReusedError as exc:
+            await self._ended([exc.session] if exc.session else [], EndReason.TOKEN_REUSED)
+            raise
+
     def set_cookie(self, response: Response, session: Session, request: HTTPConnection) -> None:
-        """Set the session cookie (``cookie=`` of the manager) for ``session`` on ``response``."""
-        self._cookie().set(response, session, request)
+        """Set the session cookie (``cookie=`` of the manager) for ``session`` on ``response``.
+
+        A session with a refresh token gets the refresh cookie too, for the path of
+        ``POST /refresh`` (found by its route name: include ``manager.router`` in the app).
+        """
+        cookie = self._cookie()
+        cookie.set(response, session, request)
+        if session.refresh_token:
+            cookie.set_refresh(response, session, request, refresh_path(request))
 
     def clear_cookie(self, response: Response, request: HTTPConnection) -> None:
-        """Delete the session cookie on ``response`` (at logout)."""
-        self._cookie().clear(response, request)
+        """Delete the session cookie (and a refresh cookie) on ``response`` (at logout)."""
+        cookie = self._cookie()
+        cookie.clear(response, request)
+        if self.refresher is not None:
+            cookie.clear_refresh(response, request, refresh_path(request))
 
     def _cookie(self) -> SessionCookie:
-        cookie = self.resolver.cookie
+        cookie = self.refresh_cookie
         if cookie is None:
             raise ConfigurationError(
                 "this SessionManager has no session cookie: pass cookie=SessionCookie(...)"
@@ -311,7 +386,9 @@ class SessionManager:
         """
         fields = {**_audit_fields(session), "reason": reason.value}
         line = "session ended id=%s user=%s reason=%s"
-        logger.info(line, session.id, session.user_id, reason.value, extra=fields)
+        # A reused refresh token means a token was stolen: worth a warning, not a note.
+        level = logging.WARNING if reason is EndReason.TOKEN_REUSED else logging.INFO
+        logger.log(level, line, session.id, session.user_id, reason.value, extra=fields)
 
     @cached_property
     def router(self) -> APIRouter:

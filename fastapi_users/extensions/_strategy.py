@@ -26,6 +26,7 @@ from asgi_kit import (
 from ._events import EndReason
 from ._manager import Manager
 from ._session_api import as_http, device_of, store_errors_as_503
+from ._transport import remember_issued, remember_request
 
 __all__ = ["SessionStrategy", "UserDatabaseLike", "UserLike", "UserManagerLike"]
 
@@ -111,17 +112,24 @@ class SessionStrategy(Generic[U]):
 
         The user agent and client IP come from the strategy's ``connection`` (none are
         recorded without one). A login refused by ``max_sessions_per_user`` with
-        ``limit_policy="refuse"`` answers 409 ``SESSION_LIMIT_REACHED``.
+        ``limit_policy="refuse"`` answers 409 ``SESSION_LIMIT_REACHED``. With refresh tokens
+        on, the token is a short-lived access token, and a transport from
+        ``manager.transport()`` adds the session's refresh token to the login response.
         """
         connection = self.connection
         user_agent, ip_address = device_of(None if connection is None else connection.scope)
         try:
             with store_errors_as_503():
                 session = await self.manager.create_session(
-                    user.id, generate_token(), user_agent=user_agent, ip_address=ip_address
+                    user.id,
+                    generate_token(),
+                    user_agent=user_agent,
+                    ip_address=ip_address,
+                    refresh_token=self.manager.refresher is not None,
                 )
         except SessionLimitError as exc:
             raise HTTPException(409, ErrorCode.SESSION_LIMIT_REACHED) from exc
+        remember_issued(session, connection)
         return session.token
 
     async def destroy_token(self, token: str, user: U) -> None:
@@ -129,6 +137,7 @@ class SessionStrategy(Generic[U]):
 
         The session is the one the request resolved: ending it takes no second look-up.
         """
+        remember_request(self.connection)
         with store_errors_as_503():
             session = await self._session_of(token)
             if session is None or not _owned_by(session, user):

@@ -50,6 +50,12 @@ from ._sync import (
     run_now,
     with_hooks,
 )
+from ._transport import (
+    BearerRefreshTransport,
+    CookieRefreshTransport,
+    RefreshTransport,
+    TransportLike,
+)
 from ._user_manager import SessionUserManagerMixin
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "LimitPolicy",
     "RefreshError",
     "RefreshTokenReusedError",
+    "RefreshTransport",
     "Session",
     "SessionDatabase",
     "SessionManager",
@@ -411,6 +418,33 @@ class SessionManager:
             )
         """
         return SessionStrategy(self, connection)
+
+    def transport(self, inner: TransportLike) -> BearerRefreshTransport | CookieRefreshTransport:
+        """FastAPI Users' ``inner`` transport, whose logins also hand out the refresh token.
+
+        With refresh tokens on, a ``BearerTransport`` login answers ``access_token``,
+        ``token_type``, ``expires_in`` and ``refresh_token``; a ``CookieTransport`` login
+        also sets the HttpOnly refresh cookie, for the path of ``POST /refresh`` only (the
+        manager's ``cookie=`` settings, or else the transport's own name, ``Secure`` and
+        ``SameSite``), and its logout clears it. With them off it answers as ``inner``::
+
+            AuthenticationBackend(
+                name="session",
+                transport=manager.transport(BearerTransport(tokenUrl="auth/login")),
+                get_strategy=manager.strategy,
+            )
+        """
+        name = getattr(inner, "cookie_name", None)
+        if name is None:
+            return BearerRefreshTransport(inner, None)
+        if self.refresh_cookie is None:  # POST /refresh reads and renews it by these settings
+            samesite = getattr(inner, "cookie_samesite", "lax")
+            self.refresh_cookie = SessionCookie(
+                name,
+                samesite="strict" if samesite == "strict" else "lax",
+                secure=getattr(inner, "cookie_secure", None),
+            )
+        return CookieRefreshTransport(inner, self.refresh_cookie)
 
     def get_admin_router(self, is_admin: AdminPredicate) -> APIRouter:
         """Routes for admins over any user's sessions; ``is_admin(session)`` decides who."""

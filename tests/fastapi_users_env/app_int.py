@@ -32,6 +32,8 @@ from fastapi_users.extensions.session_manager import SessionManager, SessionUser
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./app.sqlite3")
 SECRET = os.environ.get("SECRET", "change-me-to-a-long-random-secret")
+# Signs refresh tokens: at least 32 bytes, the same on every instance, never stored.
+REFRESH_SECRET = os.environ.get("REFRESH_SECRET", "change-me-to-another-long-random-secret")
 
 
 class Base(DeclarativeBase):
@@ -68,6 +70,10 @@ manager = SessionManager(
     max_sessions_per_user=10,
     token_url="auth/login",
     cookie=SessionCookie("fastapiusersauth"),
+    # Logins get 15-minute access tokens and a refresh token (POST /auth/sessions/refresh);
+    # a refresh token used twice (a copy of it, stolen) ends the session.
+    access_token_lifetime=900,
+    refresh_secret=REFRESH_SECRET,
 )
 
 
@@ -89,8 +95,7 @@ class UserManager(SessionUserManagerMixin, IntegerIDMixin, BaseUserManager[User,
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
-    ) -> None:
-        ...  # e-mail the reset token to the user
+    ) -> None: ...  # e-mail the reset token to the user
 
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
         # FastAPI Users checks the password on the event loop. Argon2 takes about 0.1 s of
@@ -119,14 +124,14 @@ async def get_user_manager(
 
 auth_backend: AuthenticationBackend[User, int] = AuthenticationBackend(
     name="session",
-    transport=BearerTransport(tokenUrl="auth/login"),
+    transport=manager.transport(BearerTransport(tokenUrl="auth/login")),
     get_strategy=manager.strategy,
 )
 # Browsers: the same sessions through FastAPI Users' CookieTransport (HttpOnly, SameSite=Lax,
 # Secure); asgi-kit refuses state-changing cookie requests from other origins (CSRF).
 cookie_backend: AuthenticationBackend[User, int] = AuthenticationBackend(
     name="cookie",
-    transport=CookieTransport(cookie_name="fastapiusersauth"),
+    transport=manager.transport(CookieTransport(cookie_name="fastapiusersauth")),
     get_strategy=manager.strategy,
 )
 users = FastAPIUsers[User, int](get_user_manager, [auth_backend, cookie_backend])

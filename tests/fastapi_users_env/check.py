@@ -258,6 +258,7 @@ async def scenario() -> None:
 
         # Browsers: FastAPI Users' CookieTransport with the same strategy and sessions.
         await check_cookie_transport(http, auth, status, phone)
+        await check_refresh_tokens(http, auth, status, manager)
 
         # A burst: 50 simultaneous logins (10 users x 5), each a 200 within a few seconds.
         burst_users = [f"burst{i}@example.com" for i in range(10)]
@@ -413,6 +414,70 @@ async def check_cookie_transport(http: Any, auth: Any, status: Any, phone: str) 
     left = await status("GET", "/auth/sessions", 200, headers=auth(phone))
     expect(len(left) == len(listed) - 1, f"cookie logout ended {len(listed) - len(left)}")
     ok("cookie logout cleared the cookie and ended only that session")
+
+
+async def check_refresh_tokens(http: Any, auth: Any, status: Any, manager: Any) -> None:
+    """Logins through both transports hand out refresh tokens; rotation; reuse; logout."""
+    from datetime import timedelta
+
+    email, same_site = "alice@example.com", {"Origin": HOST}
+    form = {"username": email, "password": PASSWORD}
+    login = await http.post("/auth/login", data=form)
+    body = login.json()
+    expect(set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}, f"{body}")
+    expect(890 <= body["expires_in"] <= 900, f"expires_in {body['expires_in']}")
+    expect(login.headers.get("cache-control") == "no-store", f"{login.headers}")
+    ok("BearerTransport login answers access_token, expires_in and refresh_token (no-store)")
+
+    grant = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    renewed = await status("POST", "/auth/sessions/refresh", 200, data=grant)
+    await status("GET", "/users/me", 401, headers=auth(body["access_token"]))
+    await status("GET", "/users/me", 200, headers=auth(renewed["access_token"]))
+    ok("POST /auth/sessions/refresh rotates both tokens; FastAPI Users accepts only the new one")
+
+    manager.refresher.reuse_interval = timedelta(0)  # no waiting 10 s for the interval
+    try:
+        reused = await status("POST", "/auth/sessions/refresh", 400, data=grant)
+    finally:
+        manager.refresher.reuse_interval = timedelta(seconds=10)
+    expect(reused == {"error": "invalid_grant", "detail": "REFRESH_TOKEN_REUSED"}, f"{reused}")
+    await status("GET", "/users/me", 401, headers=auth(renewed["access_token"]))
+    ok("a rotated-out refresh token used again ends the session: its new tokens die too")
+
+    http.cookies.clear()
+    cookie_login = await http.post("/auth/cookie/login", data=form)
+    expect(cookie_login.status_code == 204, f"cookie login: {cookie_login.status_code}")
+    refresh_cookie = [
+        v
+        for k, v in cookie_login.headers.multi_items()
+        if k == "set-cookie" and v.startswith("fastapiusersauth_refresh=")
+    ]
+    expect(len(refresh_cookie) == 1, f"{cookie_login.headers}")
+    attributes = refresh_cookie[0].lower()
+    for attribute in ("httponly", "path=/auth/sessions/refresh", "samesite=lax"):
+        expect(attribute in attributes, f"the refresh cookie lacks {attribute}: {attributes}")
+    before = http.cookies["fastapiusersauth"]
+    answer = await status("POST", "/auth/sessions/refresh", 200, headers=same_site)
+    expect(set(answer) == {"token_type", "expires_in"}, f"a cookie refresh showed {answer}")
+    expect(http.cookies["fastapiusersauth"] != before, "the access cookie was not renewed")
+    await status("GET", "/users/me", 200)
+    await status("POST", "/auth/sessions/refresh", 403, headers={"Origin": "https://evil.test"})
+    ok("CookieTransport login sets the refresh cookie for the refresh path; refresh renews both")
+
+    logout = await http.post("/auth/cookie/logout", headers=same_site)
+    cleared = [v.lower() for k, v in logout.headers.multi_items() if k == "set-cookie"]
+    expect(
+        any(c.startswith("fastapiusersauth_refresh=") and "max-age=0" in c for c in cleared),
+        f"logout kept the refresh cookie: {cleared}",
+    )
+    http.cookies.clear()
+    bearer = (await http.post("/auth/login", data=form)).json()
+    await status("POST", "/auth/logout", 204, headers=auth(bearer["access_token"]))
+    ended = await status(
+        "POST", "/auth/sessions/refresh", 400, json={"refresh_token": bearer["refresh_token"]}
+    )
+    expect(ended["detail"] == "REFRESH_TOKEN_INVALID", f"after logout: {ended}")
+    ok("logout (either transport) ends the session: its refresh token is refused")
 
 
 def main() -> int:

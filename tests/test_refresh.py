@@ -18,6 +18,8 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordBearer
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -520,3 +522,112 @@ def test_the_access_token_lifetime_takes_a_timedelta() -> None:
     with TestClient(app_of(manager)) as client:
         first = login(client)
         assert 115 <= refresh_json(client, first["refresh_token"]).json()["expires_in"] <= 120
+
+
+# -- FastAPI Users' login through manager.transport() -----------------------------------
+# The released FastAPI Users runs these for real (tests/fastapi_users_env/check.py); here
+# two transports shaped as its BearerTransport and CookieTransport drive the same code.
+
+
+class BearerLike:
+    """What FastAPI Users' ``BearerTransport`` answers at login."""
+
+    scheme = OAuth2PasswordBearer("auth/login", auto_error=False)
+
+    async def get_login_response(self, token: str) -> Response:
+        return JSONResponse({"access_token": token, "token_type": "bearer"})
+
+    async def get_logout_response(self) -> Response:
+        raise NotImplementedError  # FastAPI Users' TransportLogoutNotSupportedError
+
+    @staticmethod
+    def get_openapi_login_responses_success() -> dict[int | str, dict[str, Any]]:
+        return {200: {"model": None}}
+
+    @staticmethod
+    def get_openapi_logout_responses_success() -> dict[int | str, dict[str, Any]]:
+        return {}
+
+
+class CookieLike(BearerLike):
+    """What FastAPI Users' ``CookieTransport`` answers at login and logout."""
+
+    cookie_name = "fastapiusersauth"
+    cookie_secure = False
+    cookie_samesite = "strict"
+
+    async def get_login_response(self, token: str) -> Response:
+        response = Response(status_code=204)
+        response.set_cookie(self.cookie_name, token, httponly=True, samesite="strict")
+        return response
+
+    async def get_logout_response(self) -> Response:
+        response = Response(status_code=204)
+        response.delete_cookie(self.cookie_name)
+        return response
+
+
+class User:
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+def fastapi_users_like_app(manager: SessionManager, inner: BearerLike) -> FastAPI:
+    """Login and logout as FastAPI Users' ``AuthenticationBackend`` runs them."""
+    transport = manager.transport(inner)
+    app = app_of(manager)
+
+    @app.post("/auth/login")
+    async def fu_login(request: Request) -> Response:
+        strategy = await manager.strategy(request)
+        token = await strategy.write_token(User("alice"))
+        return await transport.get_login_response(token)
+
+    @app.post("/auth/logout")
+    async def fu_logout(request: Request) -> Response:
+        strategy = await manager.strategy(request)
+        token = request.headers.get("authorization", "")[7:] or request.cookies["fastapiusersauth"]
+        await strategy.destroy_token(token, User("alice"))
+        return await transport.get_logout_response()
+
+    return app
+
+
+def test_a_bearer_login_through_the_transport_answers_the_refresh_token_too() -> None:
+    manager = refreshing()
+    with TestClient(fastapi_users_like_app(manager, BearerLike())) as client:
+        r = client.post("/auth/login")
+        body = r.json()
+        assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
+        assert r.headers["cache-control"] == "no-store"
+        renewed = refresh_json(client, body["refresh_token"])
+        assert renewed.status_code == 200
+    assert manager.transport(BearerLike()).get_openapi_login_responses_success()[200]
+
+
+def test_with_refresh_tokens_off_the_transport_answers_as_its_inner_one() -> None:
+    manager = Recording()
+    with TestClient(fastapi_users_like_app(manager, BearerLike())) as client:
+        assert set(client.post("/auth/login").json()) == {"access_token", "token_type"}
+
+
+def test_a_cookie_login_through_the_transport_sets_the_refresh_cookie_and_logout_clears_it() -> (
+    None
+):
+    manager = refreshing()
+    with TestClient(fastapi_users_like_app(manager, CookieLike()), base_url=ORIGIN) as client:
+        r = client.post("/auth/login")
+        assert r.status_code == 204
+        cookies = [v for k, v in r.headers.multi_items() if k == "set-cookie"]
+        (refresh,) = [c for c in cookies if c.startswith("fastapiusersauth_refresh=")]
+        assert f"Path={REFRESH}" in refresh
+        assert "SameSite=strict" in refresh  # the transport's own settings
+        refreshed = client.post(REFRESH, headers={"Origin": ORIGIN})
+        assert refreshed.status_code == 200, refreshed.text
+        # The renewed access cookie holds a working access token (FastAPI Users reads it).
+        renewed = client.cookies["fastapiusersauth"]
+        assert client.get("/auth/sessions", headers=bearer(renewed)).status_code == 200
+        out = client.post("/auth/logout", headers={"Origin": ORIGIN})
+        cleared = [v for k, v in out.headers.multi_items() if k == "set-cookie"]
+        assert any(c.startswith("fastapiusersauth_refresh=") and "Max-Age=0" in c for c in cleared)
+    assert [reason for _, reason in manager.ended] == [EndReason.LOGOUT]

@@ -92,9 +92,13 @@ class RefreshSecret:
         """The claim of a genuine refresh token; None if it is malformed or not ours."""
         if len(token) != _LENGTH or not token.startswith(_PREFIX):
             return None
+        encoded = token[len(_PREFIX) :].encode("ascii", "replace")
         try:
-            raw = base64.urlsafe_b64decode(token[len(_PREFIX) :].encode("ascii"))
-        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raw = base64.urlsafe_b64decode(encoded)
+        except (binascii.Error, ValueError):
+            return None
+        # The decoder also takes "+" and "/" (and skips other bytes): one spelling only.
+        if base64.urlsafe_b64encode(raw) != encoded:
             return None
         body, tag = raw[:_BODY], raw[_BODY:]
         if len(tag) != _TAG or not any(

@@ -54,11 +54,13 @@ if redis.call('GET', KEYS[2]) ~= ARGV[3] or redis.call('EXISTS', KEYS[1]) == 0 t
 save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1""",
     # KEYS: session, id, next session. ARGV: p, value, ref, pxat, deadline, member, the
-    # ref and refresh digest read. 0: rotated since read (or gone); -1: next key taken.
+    # ref and refresh digest ("" for none) read. 0: rotated since read (or gone); -1: next
+    # key taken.
     "rotate": """
 local stored = redis.call('GET', KEYS[1])
 if redis.call('GET', KEYS[2]) ~= ARGV[7] or not stored then return 0 end
-if cjson.decode(stored)['refresh_digest'] ~= ARGV[8] then return 0 end
+local digest = cjson.decode(stored)['refresh_digest']
+if (digest == cjson.null and '' or digest) ~= ARGV[8] then return 0 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('DEL', KEYS[1])
 save(KEYS[3], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])

@@ -2,16 +2,23 @@
 
 For each store (memory, SQLite file, PostgreSQL, Redis) this times, one call at a time in
 one asyncio event loop: create, resolve a token (``SessionResolver.resolve``: the request
-path), list a user's 10 sessions, revoke one, revoke all (10). The raw lower bound is what
-the server needs at least for a resolve, timed in the same run: one Redis GET
-(``redis.asyncio``), one SELECT by primary key (raw ``asyncpg`` ``fetchrow``; raw
-``aiosqlite`` ``execute_fetchall``, one hop to its thread, on the same SQLite file).
-Resolve and raw calls alternate, so machine noise hits both alike. Numbers are medians in
-microseconds.
+path), refresh (``TokenRefresher.refresh``: each call consumes a refresh token, so the calls
+follow chains of 30 rotations of one session, each using the token the one before returned,
+round-robin over the sessions), list a user's 10 sessions, revoke one, revoke all (10).
+The raw lower bound is what the server needs at least for a resolve, timed in the same
+run: one Redis GET (``redis.asyncio``), one SELECT by primary key (raw ``asyncpg``
+``fetchrow``; raw ``aiosqlite`` ``execute_fetchall``, one hop to its thread, on the same
+SQLite file). Resolve and raw calls alternate, so machine noise hits both alike. Numbers
+are medians in microseconds.
 
 Then resolve latency is compared between sessions of UUID user ids and of string user ids
 (``"auth0|..."``, as an external identity provider hands them out) in one store, resolves
 alternating between the two kinds; the string ids must stay within 5 % of the UUIDs.
+
+Then resolve latency is compared between sessions with refresh tokens ("rotation on":
+created with ``TokenRefresher.new_tokens``, then rotated once, so every refresh field is
+filled) and plain sessions ("rotation off", touched once, so both kinds' rows were written
+once after the load) in one store, resolves alternating; the goal is on / off at most 1.1.
 
 Then resolve latency is compared between a store holding 1,000 sessions and one holding
 1,000,000, resolves alternating between the two. It must stay flat. Redis is loaded through
@@ -23,6 +30,7 @@ loader that drifted from what the store writes fails the run.
     .venv/bin/python benchmarks/bench_stores.py           # full run, a few minutes
     .venv/bin/python benchmarks/bench_stores.py --quick   # smoke run: small sizes
     .venv/bin/python benchmarks/bench_stores.py --ids     # the user id comparison only
+    .venv/bin/python benchmarks/bench_stores.py --refresh # create/resolve/refresh, rotation on/off
 
 Needs PostgreSQL on 127.0.0.1:5432 (database ``test``) and Redis on 127.0.0.1:6379 (or
 ``ASGI_KIT_TEST_POSTGRES_URL`` / ``ASGI_KIT_TEST_REDIS_URL``); every table and key it makes
@@ -51,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, insert
 
@@ -62,6 +70,7 @@ from asgi_kit import (
     SessionDatabase,
     SessionResolver,
     SQLAlchemySessionDatabase,
+    TokenRefresher,
     UserId,
     token_digest,
     utcnow,
@@ -77,6 +86,10 @@ REDIS_URL = os.environ.get("ASGI_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 KINDS = ("memory", "sqlite", "postgres", "redis")
 #: Resolve without its once-a-minute ``last_seen_at`` write-back: ``touch`` is timed apart.
 NO_TOUCH = timedelta(days=1)
+#: Signs the run's refresh tokens (``TokenRefresher`` wants at least 32 bytes).
+REFRESH_SECRET = secrets.token_urlsafe(32)
+#: Rotations per session in the refresh timing: the length of each chain.
+CHAIN = 30
 Raw = Callable[[Session], Awaitable[object]]
 Loader = Callable[[Sequence[Session]], Awaitable[None]]
 
@@ -97,11 +110,27 @@ class Opened:
             assert await self.store.get(s.id) == s, "the loader wrote what the store cannot read"
 
 
-def new_session(user: UserId, i: int = 0) -> tuple[Session, str]:
-    """A realistic session (absolute and idle expiry, agent, IP) and its token."""
+def refresher_of(store: SessionDatabase) -> TokenRefresher:
+    """What ``SessionManager(access_token_lifetime=300, refresh_secret=...)`` makes."""
+    return TokenRefresher(
+        store, access_token_lifetime=300, reuse_interval=10, secret=REFRESH_SECRET
+    )
+
+
+def new_session(
+    user: UserId, i: int = 0, refresher: TokenRefresher | None = None
+) -> tuple[Session, str]:
+    """A realistic session (absolute and idle expiry, agent, IP) and its token.
+
+    With a ``refresher``, the token is an access token and the session has a refresh token
+    (``session.refresh_token``), as ``SessionManager.login`` makes them.
+    """
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    session_id = uuid.uuid4()
+    refresh = {} if refresher is None else refresher.new_tokens(session_id, now)
     session = Session(
+        id=session_id,
         user_id=user,
         token_digest=token_digest(token),
         created_at=now - timedelta(microseconds=i),
@@ -109,6 +138,7 @@ def new_session(user: UserId, i: int = 0) -> tuple[Session, str]:
         idle_timeout=timedelta(days=1),
         user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
         ip_address="203.0.113.9",
+        **refresh,
     )
     return session, token
 
@@ -222,11 +252,42 @@ def median_us(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-async def operations(kind: str, tmp: Path, n: int) -> dict[str, float]:
+async def refresh_chains(store: SessionDatabase, n: int) -> list[float]:
+    """Latency of ``n`` calls of ``TokenRefresher.refresh``, in microseconds.
+
+    A call consumes its refresh token, so the calls follow chains: ``n / CHAIN`` fresh
+    sessions, refreshed round-robin, each call with the token its session's previous call
+    returned. Every call is checked (the next generation, a new token), and each chain's
+    last access token must resolve afterwards.
+    """
+    refresher = refresher_of(store)
+    made = [new_session(uuid.uuid4(), refresher=refresher)[0] for _ in range(-(-n // CHAIN))]
+    for session in made:
+        await store.create(session)
+    tokens = [s.refresh_token for s in made]
+    generations = [0] * len(made)
+    access = [""] * len(made)
+
+    async def refresh(i: int) -> None:
+        rotated = await refresher.refresh(tokens[i])
+        assert rotated.refresh_generation == generations[i] + 1
+        assert rotated.refresh_token != tokens[i]
+        tokens[i], access[i] = rotated.refresh_token, rotated.token
+        generations[i] += 1
+
+    samples = await timed(refresh, [i % len(made) for i in range(n)])
+    resolver = SessionResolver(store, touch_interval=NO_TOUCH)
+    for token in access:
+        assert await resolver.resolve(token) is not None, "a refreshed access token is refused"
+    return samples
+
+
+async def operations(kind: str, tmp: Path, n: int, refresh_only: bool = False) -> dict[str, float]:
     """Median latency of every operation on one store, and its raw lower bound.
 
     Every timed call is checked (a session found, 10 listed, ...), so a broken store or
-    loader cannot look fast by finding nothing.
+    loader cannot look fast by finding nothing. ``refresh_only``: create, resolve and
+    refresh only.
     """
     async with open_kind(kind, tmp) as opened:
         store = opened.store
@@ -234,6 +295,7 @@ async def operations(kind: str, tmp: Path, n: int) -> dict[str, float]:
         for s, t in [new_session(uuid.uuid4()) for _ in range(50)]:  # warm-up
             await store.create(s)
             await resolver.resolve(t)
+        await refresh_chains(store, 50)
         made = [new_session(uuid.uuid4()) for _ in range(n)]
         result = {"create": median_us(await timed(store.create, [s for s, _ in made]))}
         tokens = {s.token_digest: t for s, t in made}
@@ -251,6 +313,9 @@ async def operations(kind: str, tmp: Path, n: int) -> dict[str, float]:
                 assert await raw(s) is not None
 
             result["resolve"], result["raw"] = await alternating(resolve, raw_lookup, probe)
+        result["refresh"] = median_us(await refresh_chains(store, n))
+        if refresh_only:
+            return result
         seen = utcnow()
         result["touch"] = median_us(await timed(lambda s: store.touch(s, seen), probe))
 
@@ -343,6 +408,74 @@ async def compare_user_ids(tmp: Path, n: int) -> None:
         print(f"| {kind} | {by_uuid:,.1f} | {by_string:,.1f} | {ratio:.3f} |", flush=True)
 
 
+async def rotation(kind: str, tmp: Path, n: int) -> tuple[float, float]:
+    """Median resolve latency of sessions with refresh tokens and of plain sessions.
+
+    Both kinds are bulk-loaded into one store, interleaved (the loader's read-back check
+    covers the refresh columns). Each session with a refresh token is then rotated once
+    (``TokenRefresher.refresh``), which fills every refresh field (generation 1,
+    ``refreshed_at``, ``rotation_seal``, a new access token and its expiry); each plain
+    one is touched once, so both kinds' rows were written once after the load. Resolves
+    alternate between the two kinds, so noise hits both. Returns (on, off).
+    """
+    async with open_kind(kind, tmp) as opened:
+        store = opened.store
+        refresher = refresher_of(store)
+        resolver = SessionResolver(store, touch_interval=NO_TOUCH)
+        on = [new_session(uuid.uuid4(), refresher=refresher)[0] for _ in range(n)]
+        off = [new_session(uuid.uuid4()) for _ in range(n)]
+        await opened.load([s for pair in zip(on, (s for s, _ in off), strict=True) for s in pair])
+        access = [(await refresher.refresh(s.refresh_token)).token for s in on]
+        seen = utcnow()
+        for s, _ in off:
+            assert await store.touch(s, seen) is not None
+        for s in random.sample(on, min(20, n)):
+            stored = await store.get(s.id)
+            assert stored is not None
+            assert stored.refresh_generation == 1
+            filled = (stored.refresh_digest, stored.access_expires_at, stored.refreshed_at)
+            assert None not in filled
+            assert stored.rotation_seal is not None
+
+        async def rotation_on(pair: tuple[str, str]) -> None:
+            session = await resolver.resolve(pair[0])
+            assert session is not None
+            assert session.access_expires_at is not None
+
+        async def rotation_off(pair: tuple[str, str]) -> None:
+            session = await resolver.resolve(pair[1])
+            assert session is not None
+            assert session.access_expires_at is None
+
+        pairs = list(zip(access, (t for _, t in off), strict=True))
+        random.shuffle(pairs)
+        await alternating(rotation_on, rotation_off, pairs[:50])  # warm-up
+        return await alternating(rotation_on, rotation_off, pairs)
+
+
+async def compare_rotation(tmp: Path, n: int) -> None:
+    """Print the table of ``rotation`` for every store."""
+    print(f"\n## Resolve: rotation on vs off (medians in µs, {n:,} sessions each)\n")
+    print("| store | on / off | rotation on (refresh tokens) | rotation off (plain) |")
+    print("|---|---|---|---|", flush=True)
+    for kind in KINDS:
+        on, off = await rotation(kind, tmp, n)
+        flag = "" if on / off <= 1.1 else " **over 1.1**"
+        print(f"| {kind} | {on / off:.3f}{flag} | {on:,.1f} | {off:,.1f} |", flush=True)
+
+
+async def refresh_parts(tmp: Path, n: int) -> None:
+    """``--refresh``: create, resolve and refresh medians, then rotation on vs off."""
+    print("## Refresh (medians in µs)\n")
+    print("| store | create | resolve | refresh | refresh / resolve |")
+    print("|---|---|---|---|---|", flush=True)
+    for kind in KINDS:
+        r = await operations(kind, tmp, n, refresh_only=True)
+        cells = " | ".join(fmt(r[h]) for h in ("create", "resolve", "refresh"))
+        print(f"| {kind} | {cells} | {r['refresh'] / r['resolve']:.2f} |", flush=True)
+    await compare_rotation(tmp, n)
+
+
 def make_filler(count: int) -> list[tuple[Session, str]]:
     """``count`` sessions over ``count / 10`` users, with their tokens."""
     users = [uuid.uuid4() for _ in range(max(1, count // 10))]
@@ -353,7 +486,7 @@ def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-async def main(quick: bool, ids_only: bool) -> None:
+async def main(quick: bool, ids_only: bool, refresh_only: bool) -> None:
     n = 300 if quick else 3000
     big = 20_000 if quick else 1_000_000
     print(f"# Session stores ({'--quick' if quick else 'full run'}; medians in µs)\n")
@@ -366,7 +499,19 @@ async def main(quick: bool, ids_only: bool) -> None:
         if ids_only:
             await compare_user_ids(tmp, n)
             return
-        head = ["store", "create", "resolve", "touch", "list 10", "revoke one", "revoke all (10)"]
+        if refresh_only:
+            await refresh_parts(tmp, n)
+            return
+        head = [
+            "store",
+            "create",
+            "resolve",
+            "refresh",
+            "touch",
+            "list 10",
+            "revoke one",
+            "revoke all (10)",
+        ]
         print("| " + " | ".join([*head, "raw lower bound", "resolve / raw"]) + " |")
         print("|" + "---|" * (len(head) + 2), flush=True)
         raw_names = {
@@ -383,6 +528,7 @@ async def main(quick: bool, ids_only: bool) -> None:
             label = raw_names[kind] if raw is None else f"{fmt(raw)} ({raw_names[kind]})"
             print(f"| {kind} | " + " | ".join(cells) + f" | {label} | {ratio} |", flush=True)
         await compare_user_ids(tmp, n)
+        await compare_rotation(tmp, n)
 
         print(f"\n## Resolve latency: 1,000 sessions vs {big:,} (medians in µs)\n", flush=True)
         filler = make_filler(big)
@@ -404,5 +550,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run with small sizes")
     parser.add_argument("--ids", action="store_true", help="only UUID vs string user ids")
+    parser.add_argument(
+        "--refresh", action="store_true", help="only create/resolve/refresh and rotation on/off"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.ids))
+    asyncio.run(main(args.quick, args.ids, args.refresh))

@@ -478,14 +478,27 @@ def test_a_cookie_refresh_from_another_site_is_refused_403(headers: dict[str, st
         assert client.post(REFRESH, headers={"Origin": ORIGIN}).status_code == 200
 
 
-def test_a_refresh_cookie_and_a_body_token_together_are_repeated() -> None:
+def test_a_body_token_wins_over_a_refresh_cookie_kept_by_the_client() -> None:
+    """A client that keeps cookies (requests.Session) sends its cookie with a body token."""
     manager = refreshing(cookie=SessionCookie("sid"))
     with TestClient(app_of(manager), base_url=ORIGIN) as client:
         first = login(client)
-        r = client.post(
-            REFRESH, json={"refresh_token": first["refresh_token"]}, headers={"Origin": ORIGIN}
-        )
-        assert r.json() == {"error": "invalid_request", "detail": "REFRESH_TOKEN_REPEATED"}
+        # No Origin header (an API client): the cookie is neither read nor CSRF-checked.
+        r = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+        assert r.status_code == 200, r.text
+        assert set(r.json()) == {"access_token", "token_type", "expires_in", "refresh_token"}
+
+
+def test_a_refused_refresh_cookie_is_cleared() -> None:
+    manager = refreshing(cookie=SessionCookie("sid"), refresh_reuse_interval=0)
+    with TestClient(app_of(manager), base_url=ORIGIN) as client:
+        first = login(client)
+        assert refresh_json(client, first["refresh_token"]).status_code == 200  # a thief
+        r = client.post(REFRESH, headers={"Origin": ORIGIN})  # the browser's copy: reused
+        assert r.json() == {"error": "invalid_grant", "detail": "REFRESH_TOKEN_REUSED"}
+        cleared = [v for k, v in r.headers.multi_items() if k == "set-cookie"]
+        assert any(c.startswith("sid=") and "Max-Age=0" in c for c in cleared)
+        assert any(c.startswith("sid_refresh=") and "Max-Age=0" in c for c in cleared)
 
 
 def test_logout_clears_the_refresh_cookie_too() -> None:

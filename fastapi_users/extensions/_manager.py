@@ -65,6 +65,10 @@ class Manager(Protocol):
         """Set the session (and refresh) cookie."""
         ...
 
+    def clear_cookie(self, response: Response, request: HTTPConnection) -> None:
+        """Delete the session (and refresh) cookie."""
+        ...
+
     async def authenticate(self, token: str) -> Session | None:
         """The active session of a raw token."""
         ...

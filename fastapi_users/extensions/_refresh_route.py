@@ -2,9 +2,12 @@
 
 The token comes in one of three ways: a JSON body ``{"refresh_token": "..."}``, an OAuth
 2.0 form ``grant_type=refresh_token&refresh_token=...``, or (browsers) the refresh cookie,
-CSRF-checked like every cookie-authenticated change. Exactly one: two are refused.
-Answers never let a cache keep them (``Cache-Control: no-store``), and a refused request
-changes nothing, except a reused token, which has ended its session.
+CSRF-checked like every cookie-authenticated change. A token in the body wins: a client
+that keeps cookies (``requests.Session``) may hold the cookie too, and a page of another
+site cannot know the token to put in a body, so the cookie is then neither read nor
+checked. Answers never let a cache keep them (``Cache-Control: no-store``), and a refused
+request changes nothing, except a reused token, which has ended its session. A refused
+cookie is cleared, so the browser stops sending it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def add_refresh_route(router: APIRouter, manager: Manager) -> None:
         summary="Exchange a refresh token for a new access token and refresh token",
     )
     async def refresh(request: Request) -> JSONResponse:
+        cookie = None
         try:
             if manager.refresher is None:
                 raise RefreshError(ErrorCode.REFRESH_NOT_ENABLED, "refresh tokens are off")
@@ -77,7 +81,10 @@ def add_refresh_route(router: APIRouter, manager: Manager) -> None:
             with store_errors_as_503():
                 session = await manager.refresh(token, session_id=await _bound(request, manager))
         except RefreshError as exc:
-            return refused(exc.code)
+            response = refused(exc.code)
+            if cookie is not None:  # it will never work again: stop the browser sending it
+                manager.clear_cookie(response, request)
+            return response
         return answer(manager, session, request, cookie)
 
 
@@ -105,6 +112,8 @@ async def read_grant(
 ) -> tuple[str, SessionCookie | None]:
     """The one refresh token of ``request``, and the cookie it came in (None: the body)."""
     found = await _from_body(request)
+    if found is not None:
+        return found, None
     if cookie is not None:
         value = cookie.refresh_token_of(request.scope)
         if value is AnonymousReason.CROSS_SITE:
@@ -114,12 +123,8 @@ async def read_grant(
         if value is AnonymousReason.MALFORMED:
             raise _error(ErrorCode.REFRESH_TOKEN_MALFORMED, "a malformed refresh cookie")
         if isinstance(value, bytes):
-            if found is not None:
-                raise _error(ErrorCode.REFRESH_TOKEN_REPEATED, "a refresh cookie and a body")
             return value.decode("ascii"), cookie
-    if found is None:
-        raise _error(ErrorCode.REFRESH_TOKEN_MISSING, "no refresh token in the request")
-    return found, None
+    raise _error(ErrorCode.REFRESH_TOKEN_MISSING, "no refresh token in the request")
 
 
 async def _from_body(request: Request) -> str | None:

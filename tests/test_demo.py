@@ -1,8 +1,13 @@
-"""The demo app over HTTP (TestClient): login, /me, sessions, the admin router, files, page."""
+"""The demo app over HTTP (TestClient): login, refresh, /me, sessions, the admin router,
+files, page."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
+import stat
+import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -15,10 +20,21 @@ from fastapi.testclient import TestClient
 from examples.demo import accounts as accounts_module
 from examples.demo.app import create_app
 from examples.demo.files import is_safe_path
-from examples.demo.settings import SAMPLE_FILES, Settings, redact, sqlite_path
+from examples.demo.settings import (
+    SAMPLE_FILES,
+    SECRET_FILE,
+    KeptSecret,
+    Settings,
+    redact,
+    sqlite_path,
+)
 
 ALICE = "a11ce000-0000-4000-8000-000000000001"
 COOKIE = "asgi_kit_session"
+REFRESH_COOKIE = "asgi_kit_session_refresh"
+REFRESH = "/auth/sessions/refresh"
+#: Given to every app here, so that none makes or reads the repo's demo-data/refresh-secret.
+SECRET = "a refresh secret for the demo's tests only"
 #: TestClient's own origin (its default base_url): the page's requests come from here.
 SAME_ORIGIN = {"Origin": "http://testserver"}
 ELSEWHERE = {"Origin": "http://127.0.0.1:9999"}
@@ -36,7 +52,11 @@ def accounts() -> accounts_module.Accounts:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """An in-memory session store and a private file cache: nothing touches the repo."""
-    return Settings(session_store_url="memory://", files_cache_dir=str(tmp_path / "cache"))
+    return Settings(
+        session_store_url="memory://",
+        files_cache_dir=str(tmp_path / "cache"),
+        refresh_secret=SECRET,
+    )
 
 
 @pytest.fixture
@@ -71,6 +91,9 @@ def test_login_with_json(demo: TestClient) -> None:
     body = reply.json()
     assert body["token_type"] == "bearer"
     assert len(body["access_token"]) >= 40
+    assert body["refresh_token"].startswith("r1.")  # for API clients: see test_api_client_*
+    assert body["expires_in"] == 300  # ACCESS_TOKEN_LIFETIME
+    assert reply.headers["cache-control"] == "no-store"
     assert body["user"] == {"id": ALICE, "username": "alice", "is_admin": True}
     me = demo.get("/me", headers=bearer(body["access_token"])).json()
     assert me["session_id"] == body["session_id"]
@@ -149,11 +172,17 @@ def test_passwords_are_hashed_with_a_salt_per_user() -> None:
 # ---- the session cookie ------------------------------------------------------------------
 
 
+def set_cookies(reply: Any) -> dict[str, Any]:
+    """Every ``Set-Cookie`` of ``reply``, parsed, by cookie name."""
+    jar: SimpleCookie = SimpleCookie()
+    for header in reply.headers.get_list("set-cookie"):
+        jar.load(header)
+    return dict(jar)
+
+
 def set_cookie(reply: Any) -> Any:
     """The ``Set-Cookie`` of ``reply`` for the session cookie, parsed."""
-    jar: SimpleCookie = SimpleCookie()
-    jar.load(reply.headers["set-cookie"])
-    return jar[COOKIE]
+    return set_cookies(reply)[COOKIE]
 
 
 def test_login_sets_an_httponly_cookie_and_still_returns_the_token(demo: TestClient) -> None:
@@ -172,6 +201,127 @@ def test_login_sets_an_httponly_cookie_and_still_returns_the_token(demo: TestCli
     by_cookie = demo.get("/me").json()  # no Authorization header: the cookie
     assert by_cookie == demo.get("/me", headers=bearer(token)).json()
     assert by_cookie["username"] == "alice"
+
+
+def test_login_sets_the_refresh_cookie_for_the_refresh_route_only(demo: TestClient) -> None:
+    reply = demo.post(
+        "/auth/login", data={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN
+    )
+    cookies = set_cookies(reply)
+    assert sorted(cookies) == [COOKIE, REFRESH_COOKIE]
+    refresh = cookies[REFRESH_COOKIE]
+    assert refresh.value == reply.json()["refresh_token"]
+    assert refresh["path"] == REFRESH
+    assert (refresh["httponly"], refresh["samesite"], refresh["secure"]) == (True, "lax", "")
+    assert int(refresh["max-age"]) == int(cookies[COOKIE]["max-age"])  # the session's end
+    # The client's jar sends it to the refresh route only, never with /me and the rest.
+    sent: list[str] = []
+    demo.event_hooks["request"].append(lambda r: sent.append(r.headers.get("cookie", "")))
+    demo.get("/me")
+    demo.post(REFRESH, headers=SAME_ORIGIN)
+    assert REFRESH_COOKIE not in sent[0]
+    assert f"{REFRESH_COOKIE}={refresh.value}" in sent[1]
+
+
+def test_a_refresh_with_the_cookie_renews_both_cookies(demo: TestClient) -> None:
+    login = demo.post(
+        "/auth/login", data={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN
+    )
+    old, me = login.json(), demo.get("/me").json()
+    assert me["expires_in"] == 300
+    reply = demo.post(REFRESH, headers=SAME_ORIGIN)  # an empty body: the cookie
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"token_type": "bearer", "expires_in": 300}  # no tokens in it
+    assert reply.headers["cache-control"] == "no-store"
+    cookies = set_cookies(reply)
+    assert cookies[COOKIE].value not in ("", old["access_token"])
+    assert cookies[REFRESH_COOKIE].value not in ("", old["refresh_token"])
+    assert (cookies[COOKIE]["path"], cookies[REFRESH_COOKIE]["path"]) == ("/", REFRESH)
+    assert cookies[REFRESH_COOKIE]["httponly"] is True
+    assert demo.get("/me").json() == me  # the same session, with the new cookie
+    assert demo.get("/me", headers=bearer(old["access_token"])).status_code == 401
+    assert demo.post(REFRESH, headers=SAME_ORIGIN).status_code == 200  # and again
+
+
+def test_a_refresh_from_another_site_is_refused(demo: TestClient) -> None:
+    token = demo.post(
+        "/auth/login", json={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN
+    ).json()["access_token"]
+    for headers in (
+        {},
+        ELSEWHERE,
+        {"Origin": "null"},
+        {**SAME_ORIGIN, "Sec-Fetch-Site": "cross-site"},
+    ):
+        reply = demo.post(REFRESH, headers=headers)
+        assert (reply.status_code, reply.json()) == (403, {"detail": "CSRF_FAILED"})
+        assert "set-cookie" not in reply.headers
+    assert demo.get("/me", headers=bearer(token)).status_code == 200  # nothing was rotated
+    assert demo.post(REFRESH, headers=SAME_ORIGIN).status_code == 200
+
+
+def test_an_expired_access_token_is_refreshed(
+    settings: Settings, accounts: accounts_module.Accounts
+) -> None:
+    short = dataclasses.replace(settings, access_token_lifetime=1)
+    with TestClient(create_app(short, accounts)) as demo:
+        login = demo.post(
+            "/auth/login", data={"username": "bob", "password": "demo"}, headers=SAME_ORIGIN
+        )
+        assert login.json()["expires_in"] == 1
+        time.sleep(1.1)
+        reply = demo.get("/me")
+        assert (reply.status_code, reply.json()) == (401, {"detail": "INVALID_TOKEN"})
+        assert reply.headers["www-authenticate"] == (
+            'Bearer error="invalid_token", error_description="The access token expired"'
+        )
+        assert demo.post(REFRESH, headers=SAME_ORIGIN).status_code == 200
+        assert demo.get("/me").json()["session_id"] == login.json()["session_id"]
+
+
+def test_api_clients_refresh_with_the_token_in_a_json_body(demo: TestClient) -> None:
+    login = demo.post("/auth/login", json={"username": "alice", "password": "demo"}).json()
+    demo.cookies.clear()  # an API client keeps no cookies
+    reply = demo.post(REFRESH, json={"refresh_token": login["refresh_token"]})
+    assert reply.status_code == 200, reply.text
+    new = reply.json()
+    assert sorted(new) == ["access_token", "expires_in", "refresh_token", "token_type"]
+    assert "set-cookie" not in reply.headers
+    assert demo.get("/me", headers=bearer(new["access_token"])).status_code == 200
+    # Within REFRESH_REUSE_INTERVAL the rotated-out token gets the same pair (two tabs at once).
+    again = demo.post(REFRESH, json={"refresh_token": login["refresh_token"]}).json()
+    assert again == new
+    bad = demo.post(REFRESH, json={"refresh_token": "r1.nope"})
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"error": "invalid_grant", "detail": "REFRESH_TOKEN_MALFORMED"},
+    )
+
+
+def test_a_reused_refresh_token_ends_the_session(
+    settings: Settings, accounts: accounts_module.Accounts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thief's copy used first: the device's own refresh, later, ends the session for both."""
+    settings = dataclasses.replace(settings, refresh_reuse_interval=0)
+    with TestClient(create_app(settings, accounts)) as demo:
+        login = demo.post(
+            "/auth/login", data={"username": "bob", "password": "demo"}, headers=SAME_ORIGIN
+        ).json()
+        thief = TestClient(demo.app)  # elsewhere: no cookies, and its own copy of the token
+        stolen = thief.post(REFRESH, json={"refresh_token": login["refresh_token"]})
+        assert stolen.status_code == 200
+        with caplog.at_level(logging.WARNING, logger="asgi_kit.sessions"):
+            reply = demo.post(REFRESH, headers=SAME_ORIGIN)  # the device's copy: rotated out
+        assert (reply.status_code, reply.json()) == (
+            400,
+            {"error": "invalid_grant", "detail": "REFRESH_TOKEN_REUSED"},
+        )
+        assert demo.get("/me", headers=bearer(stolen.json()["access_token"])).status_code == 401
+        again = thief.post(REFRESH, json={"refresh_token": stolen.json()["refresh_token"]})
+        assert again.json()["detail"] == "REFRESH_TOKEN_INVALID"
+    (record,) = [r for r in caplog.records if "reason=token_reused" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert f"id={login['session_id']}" in record.getMessage()
 
 
 def test_the_cookie_is_secure_over_https(
@@ -230,7 +380,10 @@ def test_logout_ends_this_session_and_clears_the_cookie(demo: TestClient) -> Non
     demo.post("/auth/login", json={"username": "alice", "password": "demo"}, headers=SAME_ORIGIN)
     reply = demo.post("/auth/logout", headers=SAME_ORIGIN)
     assert reply.status_code == 204
-    assert set_cookie(reply)["max-age"] == "0"
+    cleared = set_cookies(reply)
+    assert (cleared[COOKIE]["max-age"], cleared[REFRESH_COOKIE]["max-age"]) == ("0", "0")
+    assert (cleared[COOKIE]["path"], cleared[REFRESH_COOKIE]["path"]) == ("/", REFRESH)
+    assert not demo.cookies
     assert demo.get("/me").status_code == 401
     assert [s["user_agent"] for s in demo.get("/auth/sessions", headers=bearer(phone)).json()] == [
         PHONE
@@ -366,6 +519,7 @@ def test_the_cache_is_bounded(tmp_path: Path) -> None:
         session_store_url="memory://",
         files_cache_dir=str(tmp_path / "cache"),
         files_cache_max_entries=2,
+        refresh_secret=SECRET,
     )
     with TestClient(create_app(settings)) as client:
         for path in ("hello.txt", "about.md", "data/cities.csv", "data/sensors.json"):
@@ -429,6 +583,7 @@ def test_symlinks_out_of_the_root_are_not_followed(tmp_path: Path) -> None:
         session_store_url="memory://",
         files_root=f"file://{root}",
         files_cache_dir=str(tmp_path / "cache"),
+        refresh_secret=SECRET,
     )
     with TestClient(create_app(settings)) as client:
         assert client.get("/files/ok.txt").text == "fine"
@@ -445,6 +600,7 @@ def test_any_fsspec_root_works(tmp_path: Path) -> None:
         session_store_url="memory://",
         files_root="memory://asgi-kit-demo-test",
         files_cache_dir=str(tmp_path / "cache"),
+        refresh_secret=SECRET,
     )
     try:
         with TestClient(create_app(settings)) as client:
@@ -490,8 +646,14 @@ def test_page_is_served_without_external_assets(demo: TestClient) -> None:
     for asset in ("/static/app.js", "/static/app.css", "/static/favicon.svg"):
         assert demo.get(asset).status_code == 200
     script = demo.get("/static/app.js").text
-    for storage in ("sessionStorage", "localStorage", "document.cookie", "access_token"):
-        assert storage not in script  # the token stays in the HttpOnly cookie
+    for storage in (
+        "sessionStorage",
+        "localStorage",
+        "document.cookie",
+        "access_token",
+        "refresh_token",
+    ):
+        assert storage not in script  # the tokens stay in the HttpOnly cookies
     assert "innerHTML" not in script  # user agents are shown as text, never parsed as HTML
 
 
@@ -504,6 +666,9 @@ def test_settings_from_the_environment() -> None:
     assert default.session_store_url.startswith("sqlite:////")
     assert default.session_store_url.endswith("/demo-data/sessions.sqlite3")
     assert Path(default.files_root) == SAMPLE_FILES
+    assert (default.access_token_lifetime, default.refresh_reuse_interval) == (300, 10)
+    assert (default.refresh_secret, default.refresh_secret_file) == ("", str(SECRET_FILE))
+    assert SECRET not in repr(Settings(refresh_secret=SECRET))
     custom = Settings.from_env(
         {
             "SESSION_STORE_URL": "redis://127.0.0.1:6379/3",
@@ -512,6 +677,10 @@ def test_settings_from_the_environment() -> None:
             "FILES_CACHE_MAX_BYTES": "1000",
             "SESSION_LIFETIME": "60",
             "SESSION_TOUCH_INTERVAL": "1",
+            "ACCESS_TOKEN_LIFETIME": "10",
+            "REFRESH_REUSE_INTERVAL": "0",
+            "REFRESH_SECRET": SECRET,
+            "REFRESH_SECRET_FILE": "/tmp/elsewhere",
             "HOST": "::1",
             "PORT": "9000",
         }
@@ -522,6 +691,8 @@ def test_settings_from_the_environment() -> None:
     )
     assert (custom.files_cache_max_entries, custom.files_cache_max_bytes) == (5, 1000)
     assert (custom.session_lifetime, custom.touch_interval) == (60, 1)
+    assert (custom.access_token_lifetime, custom.refresh_reuse_interval) == (10, 0)
+    assert (custom.refresh_secret, custom.refresh_secret_file) == (SECRET, "/tmp/elsewhere")
     assert custom.url == "http://[::1]:9000"
 
 
@@ -545,18 +716,71 @@ def test_banner_shows_url_and_accounts(
     assert "alice / demo   (admin)" in out
     assert "bob / demo" in out
     assert "memory://" in out
+    assert "tokens         access 300 s, then refreshed (reuse interval 10 s)" in out
+    assert "refresh secret REFRESH_SECRET" in out
 
 
-def test_sessions_survive_a_restart_with_sqlite(tmp_path: Path) -> None:
+def test_sessions_and_refresh_tokens_survive_a_restart_with_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "not-yet" / "sessions.sqlite3"
+    secret_file = tmp_path / "data" / "refresh-secret"
     settings = Settings(
-        session_store_url=f"sqlite:///{database}", files_cache_dir=str(tmp_path / "cache")
+        session_store_url=f"sqlite:///{database}",
+        files_cache_dir=str(tmp_path / "cache"),
+        refresh_secret_file=str(secret_file),
     )
-    with TestClient(create_app(settings)) as first:
-        token = sign_in(first, "bob")
+    app = create_app(settings)
+    assert not secret_file.exists()  # made at start-up, not when the app is built
+    with TestClient(app) as first:
+        login = first.post("/auth/login", json={"username": "bob", "password": "demo"}).json()
     assert database.exists()
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    kept = secret_file.read_text()
     with TestClient(create_app(settings)) as second:
+        token = login["access_token"]
         assert second.get("/me", headers=bearer(token)).json()["username"] == "bob"
+        # The same secret signs and reads refresh tokens after the restart.
+        reply = second.post(REFRESH, json={"refresh_token": login["refresh_token"]})
+        assert reply.status_code == 200, reply.text
+    assert secret_file.read_text() == kept
+
+
+def test_an_environment_secret_wins_over_the_kept_one(tmp_path: Path) -> None:
+    secret_file = tmp_path / "refresh-secret"
+    settings = Settings.from_env(
+        {
+            "SESSION_STORE_URL": "memory://",
+            "FILES_CACHE_DIR": str(tmp_path / "cache"),
+            "REFRESH_SECRET": SECRET,
+            "REFRESH_SECRET_FILE": str(secret_file),
+        }
+    )
+    with TestClient(create_app(settings)) as demo:
+        assert sign_in(demo)
+    assert not secret_file.exists()
+
+
+def test_a_kept_secret_that_is_no_secret_is_refused(tmp_path: Path) -> None:
+    secret_file = tmp_path / "refresh-secret"
+    secret_file.write_text("short\n")
+    with pytest.raises(ValueError, match="holds no refresh secret"):
+        KeptSecret.at(secret_file)
+    secret_file.write_bytes(b"\xff" * 40)
+    with pytest.raises(ValueError, match="holds no refresh secret"):
+        KeptSecret.at(secret_file)
+
+
+def test_a_kept_secret_made_meanwhile_by_another_process_is_not_overwritten(
+    tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "refresh-secret"
+    mine, theirs = KeptSecret.at(secret_file), KeptSecret.at(secret_file)
+    assert mine.value != theirs.value
+    theirs.save()
+    with pytest.raises(RuntimeError, match="changed since start-up"):
+        mine.save()
+    theirs.save()  # saving the same one again is fine
+    assert KeptSecret.at(secret_file) == theirs
+    assert theirs.value not in repr(theirs)
 
 
 def test_the_module_level_app_uses_the_environment() -> None:

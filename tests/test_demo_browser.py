@@ -5,6 +5,9 @@ Without Playwright or Chromium the test skips with the reason; with ``CI`` set i
 The screenshot of the sessions page is saved to ``artifacts/sessions-page.png``.
 The token lives in an HttpOnly cookie: the tests check the page's scripts cannot read it,
 that tabs of one browser share it, and that a page of another origin cannot use it.
+A second demo with 4-second access tokens shows the page refreshing them quietly, and a
+copied refresh token, used elsewhere first, ending the session for both holders
+(``artifacts/token-reused.png``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -46,6 +50,7 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
 TIMEOUT_MS = 15_000
+REFRESH = "/auth/sessions/refresh"
 
 
 def playwright_or_skip() -> ModuleType:
@@ -73,7 +78,21 @@ def sync_api() -> ModuleType:
 @pytest.fixture(scope="module")
 def demo_url(sync_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo under uvicorn on 127.0.0.1, with its own SQLite file and file cache."""
-    tmp = tmp_path_factory.mktemp("browser-demo")
+    with running_demo(tmp_path_factory.mktemp("browser-demo"), {}) as demo:
+        yield demo.url
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A running demo: where it answers, and the file its output goes to."""
+
+    url: str
+    log: Path
+
+
+@contextmanager
+def running_demo(tmp: Path, settings: dict[str, str]) -> Iterator[Demo]:
+    """The demo under uvicorn on a free port, its files in ``tmp``, with extra ``settings``."""
     port = str(free_port())
     command = [sys.executable, "-m", "uvicorn", "examples.demo.app:app"]
     command += ["--host", "127.0.0.1", "--port", port]
@@ -81,9 +100,12 @@ def demo_url(sync_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> 
         "PORT": port,
         "SESSION_STORE_URL": f"sqlite:///{tmp / 'sessions.sqlite3'}",
         "FILES_CACHE_DIR": str(tmp / "file-cache"),
+        "REFRESH_SECRET_FILE": str(tmp / "refresh-secret"),
+        **settings,
     }
-    with demo_process(command, env, tmp / "demo.log") as url:
-        yield url
+    log = tmp / "demo.log"
+    with demo_process(command, env, log) as url:
+        yield Demo(url, log)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +134,10 @@ class Device:
         self.page.goto(url)
 
     def _console(self, message: Any) -> None:
-        # A 401 on purpose shows up as "Failed to load resource"; anything else is a bug.
-        if message.type == "error" and "status of 401" not in message.text:
+        # A 401 on purpose shows up as "Failed to load resource", and so does a refused
+        # refresh (400) of a session that ended; anything else is a bug.
+        refused = "status of 400" in message.text and message.location["url"].endswith(REFRESH)
+        if message.type == "error" and "status of 401" not in message.text and not refused:
             self.errors.append(message.text)
 
     def sign_in(self, username: str, password: str = "demo") -> None:  # noqa: S107
@@ -258,6 +282,7 @@ def test_user_agent_parser(browser: Any, demo_url: str) -> None:
 # ---- the token in an HttpOnly cookie ---------------------------------------------------------
 
 COOKIE = "asgi_kit_session"
+REFRESH_COOKIE = "asgi_kit_session_refresh"
 POLL_MS = 20_000  # the page's refresh interval (static/app.js)
 WEB_STORAGE = (
     "[document.cookie, JSON.stringify(Object.entries(sessionStorage)),"
@@ -273,8 +298,9 @@ def sign_in_for_token(device: Device, username: str) -> str:
     return token
 
 
-def session_cookie(context: Any) -> dict[str, Any]:
-    (found,) = [c for c in context.cookies() if c["name"] == COOKIE]
+def session_cookie(context: Any, name: str = COOKIE) -> dict[str, Any]:
+    """The browser's cookie ``name`` (the session's by default), as Playwright reads it."""
+    (found,) = [c for c in context.cookies() if c["name"] == name]
     return dict(found)
 
 
@@ -334,10 +360,12 @@ def test_two_tabs_share_the_session_and_a_logout_in_one_signs_the_other_out(
 ATTACKER_PAGE = """<!doctype html>
 <meta charset="utf-8"><title>Free kittens</title>
 <iframe name="f0"></iframe><iframe name="f1"></iframe><iframe name="f2"></iframe>
+<iframe name="f3"></iframe>
 <form method="POST" target="f0" action="{demo}/auth/sessions/{victim}"></form>
 <form method="POST" target="f1" action="{demo}/auth/logout"></form>
 <form method="POST" target="f2" action="{demo}/auth/login">
   <input name="username" value="bob"><input name="password" value="demo"></form>
+<form method="POST" target="f3" action="{demo}/auth/sessions/refresh"></form>
 <script>
   for (const form of document.forms) form.submit();
   const attempts = {attempts};
@@ -390,6 +418,7 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
         listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
         before = sorted(s["id"] for s in listed.json())
     assert victim in before  # with alice's sessions of the tests before, if any
+    refresh_token = session_cookie(laptop.context, REFRESH_COOKIE)["value"]
     attempts = [
         ["DELETE", "/auth/sessions", "no-cors"],
         ["DELETE", f"/auth/sessions/{victim}", "no-cors"],
@@ -397,6 +426,7 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
         ["DELETE", f"/admin/sessions/{victim}", "cors"],
         ["POST", "/auth/logout", "no-cors"],
         ["POST", f"/auth/sessions/{victim}", "no-cors"],
+        ["POST", REFRESH, "no-cors"],
     ]
     page = ATTACKER_PAGE.format(demo=demo_url, victim=victim, attempts=json.dumps(attempts))
     reached: list[Any] = []  # what the browser did send to the demo, and the answers
@@ -410,11 +440,12 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
         evil.goto(attacker)
         evil.wait_for_function("window.results !== undefined")
         deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while len(reached) < 5 and time.monotonic() < deadline:  # 3 forms, 2 POSTs
+        while len(reached) < 7 and time.monotonic() < deadline:  # 4 forms, 3 POSTs
             evil.wait_for_timeout(50)
         results = evil.evaluate("window.results")
         form = [r.request for r in reached if r.request.resource_type == "document"]
         sent = next(r for r in form if r.url.endswith("/auth/logout")).all_headers()
+        sent_refresh = next(r for r in form if r.url.endswith(REFRESH)).all_headers()
         evil.close()
 
     # Fetch: a DELETE is never sent (no-cors forbids it; cors needs a preflight the
@@ -426,6 +457,7 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
         f"DELETE /admin/sessions/{victim} cors: TypeError",
         "POST /auth/logout no-cors: opaque 0",
         f"POST /auth/sessions/{victim} no-cors: opaque 0",
+        f"POST {REFRESH} no-cors: opaque 0",
     ]
     answers = sorted((r.request.method, r.url[len(demo_url) :], r.status) for r in reached)
     assert answers == sorted(
@@ -435,17 +467,162 @@ def test_a_page_of_another_origin_cannot_revoke_sessions(
             ("POST", "/auth/login", 403),  # form: no signing alice's browser in as bob
             ("POST", "/auth/logout", 403),  # fetch
             ("POST", f"/auth/sessions/{victim}", 405),  # fetch
+            ("POST", REFRESH, 403),  # form: CSRF_FAILED, no new tokens for this browser
+            ("POST", REFRESH, 403),  # fetch
         ]
     )
     # Same site (127.0.0.1, another port), so SameSite=Lax let the cookie go along with
     # the form: the Origin check is what refused it.
     assert (sent["origin"], sent["sec-fetch-site"]) == (attacker, "same-site")
     assert f"{COOKIE}={token}" in sent.get("cookie", "")
+    assert f"{REFRESH_COOKIE}={refresh_token}" in sent_refresh.get("cookie", "")
 
     with httpx2.Client(base_url=demo_url, timeout=10) as api:
         listed = api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"})
     assert sorted(s["id"] for s in listed.json()) == before
     assert session_cookie(laptop.context)["value"] == token  # still alice's session
+    assert session_cookie(laptop.context, REFRESH_COOKIE)["value"] == refresh_token  # unrotated
     laptop.page.click("#refresh")
     expect(laptop.rows()).to_have_count(len(before))
     assert laptop.errors == []
+
+
+# ---- refresh tokens: 4-second access tokens ----------------------------------------------
+
+ACCESS_TOKEN_LIFETIME = 4  # seconds; the page refreshes at 80 % of it
+REFRESH_REUSE_INTERVAL = 1
+REUSED = (
+    "This device was signed out: its sign-in was used from somewhere else "
+    "(a copied refresh token). Sign in again."
+)
+
+
+@pytest.fixture(scope="module")
+def quick_demo(sync_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo with 4-second access tokens and a 1-second reuse interval."""
+    settings = {
+        "ACCESS_TOKEN_LIFETIME": str(ACCESS_TOKEN_LIFETIME),
+        "REFRESH_REUSE_INTERVAL": str(REFRESH_REUSE_INTERVAL),
+    }
+    with running_demo(tmp_path_factory.mktemp("quick-demo"), settings) as demo:
+        yield demo
+
+
+@pytest.fixture
+def quick_device(browser: Any, quick_demo: Demo) -> Iterator[Device]:
+    """One signed-out browser on the quick demo, closed afterwards."""
+    one = Device(browser, quick_demo.url)
+    try:
+        yield one
+        assert one.errors == []
+    finally:
+        one.close()
+
+
+def responses_to(device: Device, base_url: str) -> list[tuple[str, int]]:
+    """A list that fills with (path, status) of each answer the demo gives the device."""
+    seen: list[tuple[str, int]] = []
+    device.context.on(
+        "response",
+        lambda r: (
+            seen.append((r.url[len(base_url) :], r.status)) if r.url.startswith(base_url) else None
+        ),
+    )
+    return seen
+
+
+def test_the_page_refreshes_its_access_token_quietly(
+    sync_api: ModuleType, quick_device: Device, quick_demo: Demo
+) -> None:
+    expect = sync_api.expect
+    with quick_device.page.expect_response(lambda r: r.url.endswith("/auth/login")) as login:
+        quick_device.sign_in("alice")
+    assert login.value.json()["expires_in"] == ACCESS_TOKEN_LIFETIME
+    first = session_cookie(quick_device.context)["value"]
+    signed_in = time.monotonic()
+    seen = responses_to(quick_device, quick_demo.url)
+
+    # Nobody touches the page for more than two lifetimes of its access token...
+    quick_device.page.wait_for_timeout(2.5 * ACCESS_TOKEN_LIFETIME * 1000)
+    # ...until just after one of its refreshes (so that none is under way at the click).
+    with quick_device.page.expect_response(lambda r: r.url.endswith(REFRESH)):
+        pass
+    assert time.monotonic() - signed_in > 2.5 * ACCESS_TOKEN_LIFETIME
+    refreshes = [status for path, status in seen if path == REFRESH]
+    assert len(refreshes) >= 3, seen
+    assert set(refreshes) == {200}
+    assert session_cookie(quick_device.context)["value"] != first
+
+    quick_device.page.click("#refresh")  # still signed in: the list loads
+    expect(quick_device.rows()).to_have_count(1)
+    expect(quick_device.page.locator("#sessions-body tr.current")).to_have_count(1)
+    expect(quick_device.page.locator("#login-view")).to_be_hidden()
+    expect(quick_device.page.locator("#notice")).to_be_hidden()
+    # Quietly: each refresh came before the access token expired, so nothing got a 401.
+    assert [answer for answer in seen if answer[1] == 401] == [], seen
+    with httpx2.Client(base_url=quick_demo.url, timeout=10) as api:
+        assert api.get("/me", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+
+
+def test_an_expired_access_token_is_refreshed_and_the_request_tried_again(
+    sync_api: ModuleType, quick_device: Device, quick_demo: Demo
+) -> None:
+    """A page whose timer did not fire in time (a laptop asleep): its next request does it."""
+    expect = sync_api.expect
+    page = quick_device.page
+    page.clock.install()  # the page's timers, to hold back its quiet refresh
+    page.reload()
+    quick_device.sign_in("bob")
+    page.clock.pause_at(page.evaluate("Date.now()") + 100)
+    time.sleep(ACCESS_TOKEN_LIFETIME + 0.5)  # real time: the server's clock
+    seen = responses_to(quick_device, quick_demo.url)
+    listed = f"{quick_demo.url}/auth/sessions"
+    with page.expect_response(lambda r: r.url == listed and r.status == 200):
+        page.click("#refresh")
+    expect(quick_device.rows()).to_have_count(1)
+    expect(page.locator("#login-view")).to_be_hidden()
+    calls = [answer for answer in seen if answer[0] in ("/auth/sessions", REFRESH)]
+    assert calls == [("/auth/sessions", 401), (REFRESH, 200), ("/auth/sessions", 200)]
+
+
+def test_a_copied_refresh_token_used_first_elsewhere_signs_both_out(
+    sync_api: ModuleType, quick_device: Device, quick_demo: Demo
+) -> None:
+    expect = sync_api.expect
+    page = quick_device.page
+    quick_device.sign_in("bob")
+    # Just after one of the page's quiet refreshes, so its next is a whole 3.2 s away.
+    with page.expect_response(lambda r: r.url.endswith(REFRESH)) as quiet:
+        pass
+    assert quiet.value.status == 200
+
+    # A thief copies the refresh cookie (malware reading the browser's cookie jar)...
+    stolen = session_cookie(quick_device.context, REFRESH_COOKIE)
+    assert (stolen["httpOnly"], stolen["path"]) == (True, REFRESH)
+    with httpx2.Client(base_url=quick_demo.url, timeout=10) as thief:
+        # ...and uses it first, from elsewhere: it works, and rotates the browser's copy out.
+        taken = thief.post(REFRESH, json={"refresh_token": stolen["value"]})
+        assert taken.status_code == 200, taken.text
+        used_at = time.monotonic()
+        thief_auth = {"Authorization": f"Bearer {taken.json()['access_token']}"}
+        assert thief.get("/me", headers=thief_auth).json()["username"] == "bob"
+
+        # The page's next quiet refresh presents its copy, past the reuse interval.
+        with page.expect_response(lambda r: r.url.endswith(REFRESH)) as reused:
+            pass
+        assert time.monotonic() - used_at > REFRESH_REUSE_INTERVAL
+        assert (reused.value.status, reused.value.json()) == (
+            400,
+            {"error": "invalid_grant", "detail": "REFRESH_TOKEN_REUSED"},
+        )
+        # The server ended the session: the thief's new tokens are worth nothing now.
+        assert thief.get("/me", headers=thief_auth).status_code == 401
+        again = thief.post(REFRESH, json={"refresh_token": taken.json()["refresh_token"]})
+        assert again.json()["detail"] == "REFRESH_TOKEN_INVALID"
+
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#sessions-view")).to_be_hidden()
+    expect(page.locator("#notice")).to_have_text(REUSED)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "token-reused.png"), full_page=True)
+    assert "reason=token_reused" in quick_demo.log.read_text()  # the audit line, a WARNING

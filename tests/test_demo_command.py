@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -104,10 +105,12 @@ def python3() -> str:
 
 def test_readme_command_serves_login_list_revoke(tmp_path: Path) -> None:
     database = tmp_path / "sessions.sqlite3"
+    secret = tmp_path / "data" / "refresh-secret"
     env = {
         "PORT": str(free_port()),
         "SESSION_STORE_URL": f"sqlite:///{database}",
         "FILES_CACHE_DIR": str(tmp_path / "file-cache"),
+        "REFRESH_SECRET_FILE": str(secret),
     }
     log = tmp_path / "demo.log"
     with (
@@ -123,8 +126,10 @@ def test_readme_command_serves_login_list_revoke(tmp_path: Path) -> None:
                 headers={"User-Agent": agent},
             )
             assert reply.status_code == 200, reply.text
+            tokens[agent] = reply.json()
             return {"Authorization": f"Bearer {reply.json()['access_token']}"}
 
+        tokens: dict[str, dict[str, str]] = {}
         laptop, phone = login("laptop"), login("phone")
         listed = http.get("/auth/sessions", headers=laptop).json()
         assert [(s["user_agent"], s["current"]) for s in listed] == [
@@ -135,13 +140,26 @@ def test_readme_command_serves_login_list_revoke(tmp_path: Path) -> None:
         assert http.delete(f"/auth/sessions/{listed[0]['id']}", headers=laptop).status_code == 204
         assert http.get("/me", headers=phone).status_code == 401
         assert http.get("/me", headers=laptop).json()["username"] == "alice"
+        # An API client's refresh: the next pair in the body, the old access token gone.
+        # The login's refresh cookie must not go along: with no Origin it would be refused
+        # as cross-site (403 CSRF_FAILED), and beside a body it is a second token (400).
+        http.cookies.clear()
+        refresh = {"refresh_token": tokens["laptop"]["refresh_token"]}
+        renewed = http.post("/auth/sessions/refresh", json=refresh)
+        assert renewed.status_code == 200, renewed.text
+        assert renewed.json()["expires_in"] == 300
+        assert http.get("/me", headers=laptop).status_code == 401
+        laptop = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+        assert http.get("/me", headers=laptop).json()["username"] == "alice"
         assert http.get("/files/hello.txt?t=1").status_code == 200
 
     output = log.read_text()
     assert f"open {url}" in output
     assert "alice / demo" in output
     assert "bob / demo" in output
+    assert f"refresh secret {secret}" in output
     assert "Application shutdown complete" in output  # stopped gracefully: store closed
     assert database.exists()
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600  # made at the first start-up
     with pytest.raises(httpx2.TransportError):
         httpx2.get(url, timeout=2)

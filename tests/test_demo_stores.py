@@ -19,6 +19,7 @@ from examples.demo.app import create_app
 from examples.demo.settings import Settings
 
 from .servers import POSTGRES_ADDRESS, REDIS_ADDRESS, require
+from .test_demo import SECRET
 
 STORES = [
     pytest.param(
@@ -49,12 +50,15 @@ async def wipe(url: str) -> None:
 def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Path) -> None:
     require(*server)
     anyio.run(wipe, url)
-    settings = Settings(session_store_url=url, files_cache_dir=str(tmp_path / "cache"))
+    settings = Settings(
+        session_store_url=url, files_cache_dir=str(tmp_path / "cache"), refresh_secret=SECRET
+    )
     accounts = Accounts()
     login = {"username": "alice", "password": "demo"}
     try:
         with TestClient(create_app(settings, accounts)) as first:
-            one = first.post("/auth/login", json=login).json()["access_token"]
+            signed_in = first.post("/auth/login", json=login).json()
+            one = signed_in["access_token"]
             two = first.post("/auth/login", json=login).json()["access_token"]
             listed = first.get("/auth/sessions", headers={"Authorization": f"Bearer {one}"})
             assert [s["current"] for s in listed.json()] == [False, True]
@@ -66,6 +70,13 @@ def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Pat
         with TestClient(create_app(settings, accounts)) as second:  # a restart
             assert second.get("/me", headers={"Authorization": f"Bearer {one}"}).status_code == 200
             assert second.get("/me", headers={"Authorization": f"Bearer {two}"}).status_code == 401
+            # The refresh token too: the store rotates it (and the old access token goes).
+            refresh = {"refresh_token": signed_in["refresh_token"]}
+            renewed = second.post("/auth/sessions/refresh", json=refresh)
+            assert renewed.status_code == 200, renewed.text
+            new = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+            assert second.get("/me", headers=new).json()["session_id"] == signed_in["session_id"]
+            assert second.get("/me", headers={"Authorization": f"Bearer {one}"}).status_code == 401
     finally:
         anyio.run(wipe, url)
 
@@ -73,7 +84,9 @@ def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Pat
 def test_the_demo_login_answers_503_json_while_its_store_is_down(tmp_path: Path) -> None:
     # Nothing listens on port 9 of loopback: every store call fails at once.
     settings = Settings(
-        session_store_url="redis://127.0.0.1:9/0", files_cache_dir=str(tmp_path / "cache")
+        session_store_url="redis://127.0.0.1:9/0",
+        files_cache_dir=str(tmp_path / "cache"),
+        refresh_secret=SECRET,
     )
     with TestClient(create_app(settings, Accounts()), raise_server_exceptions=False) as demo:
         r = demo.post("/auth/login", json={"username": "alice", "password": "demo"})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "demo-data"
 #: The sample folder served by ``/files`` unless ``FILES_ROOT`` says otherwise.
 SAMPLE_FILES = Path(__file__).resolve().parent / "sample-files"
+#: Where the refresh secret is kept when ``REFRESH_SECRET`` is not set.
+SECRET_FILE = DATA_DIR / "refresh-secret"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class Settings:
     | ``FILES_CACHE_DIR`` | ``<repo>/demo-data/file-cache`` |
     | ``FILES_CACHE_MAX_ENTRIES`` | ``64`` |
     | ``FILES_CACHE_MAX_BYTES`` | ``16777216`` (16 MiB) |
+    | ``ACCESS_TOKEN_LIFETIME`` | ``300`` seconds an access token lasts (the page refreshes it) |
+    | ``REFRESH_REUSE_INTERVAL`` | ``10`` seconds a rotated-out refresh token still gets the |
+    | | current tokens (two tabs at once); later it ends the session |
+    | ``REFRESH_SECRET`` | unset: a random secret, made at the first start-up and kept in |
+    | | ``REFRESH_SECRET_FILE`` so that refresh tokens outlive a restart; at least 32 bytes |
+    | ``REFRESH_SECRET_FILE`` | ``<repo>/demo-data/refresh-secret`` (mode 0600) |
     | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8000`` (as ``dev.py``; shown in the banner) |
     """
 
@@ -39,6 +48,11 @@ class Settings:
     files_cache_dir: str = str(DATA_DIR / "file-cache")
     files_cache_max_entries: int = 64
     files_cache_max_bytes: int = 16 * 2**20
+    access_token_lifetime: float = 300
+    refresh_reuse_interval: float = 10
+    #: Empty: the secret kept in ``refresh_secret_file`` (see ``KeptSecret``).
+    refresh_secret: str = field(default="", repr=False)
+    refresh_secret_file: str = str(SECRET_FILE)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -57,6 +71,14 @@ class Settings:
                 env.get("FILES_CACHE_MAX_ENTRIES") or d.files_cache_max_entries
             ),
             files_cache_max_bytes=int(env.get("FILES_CACHE_MAX_BYTES") or d.files_cache_max_bytes),
+            access_token_lifetime=float(
+                env.get("ACCESS_TOKEN_LIFETIME") or d.access_token_lifetime
+            ),
+            refresh_reuse_interval=float(
+                env.get("REFRESH_REUSE_INTERVAL") or d.refresh_reuse_interval
+            ),
+            refresh_secret=env.get("REFRESH_SECRET") or d.refresh_secret,
+            refresh_secret_file=env.get("REFRESH_SECRET_FILE") or d.refresh_secret_file,
             host=env.get("HOST") or d.host,
             port=int(env.get("PORT") or d.port),
         )
@@ -84,3 +106,45 @@ def sqlite_path(url: str) -> Path | None:
         return None
     path = rest[1:].partition("?")[0]
     return Path(path) if path and path != ":memory:" else None
+
+
+@dataclass(frozen=True)
+class KeptSecret:
+    """The refresh secret kept in a file, so that refresh tokens outlive a restart.
+
+    ``KeptSecret.at(path)`` reads it, or makes a new random one when there is no file yet;
+    ``save()`` writes that one (mode 0600) at start-up, so importing the app writes nothing.
+
+    >>> kept = KeptSecret.at(SECRET_FILE)  # doctest: +SKIP
+    >>> kept.save()  # doctest: +SKIP
+    """
+
+    path: Path
+    value: str = field(repr=False)
+
+    @classmethod
+    def at(cls, path: Path) -> KeptSecret:
+        """The secret kept in ``path``, or a new one to keep there (``ValueError`` if unusable)."""
+        try:
+            value = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return cls(path, secrets.token_urlsafe(48))
+        except UnicodeDecodeError:
+            value = ""
+        if len(value) < 32:
+            raise ValueError(f"{path} holds no refresh secret: delete it, and a new one is made")
+        return cls(path, value)
+
+    def save(self) -> None:
+        """Write the secret to its file, readable by this user only, unless it is there."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            # Another process made one since ``at()``: two secrets would refuse each
+            # other's tokens, so say so rather than go on with this one.
+            if KeptSecret.at(self.path).value != self.value:
+                raise RuntimeError(f"{self.path} changed since start-up: start again") from None
+            return
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(self.value + "\n")

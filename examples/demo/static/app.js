@@ -2,16 +2,29 @@
 // Plain JavaScript, no build step. The session token lives in an HttpOnly cookie that the
 // browser sends with every same-origin request: this script never sees or stores it, so an
 // injected script could not carry it off. All tabs of one browser share the session.
+// The access token is short-lived: before it expires the page renews it at
+// /auth/sessions/refresh, whose HttpOnly refresh cookie the browser sends there only.
 "use strict";
 
 (() => {
   const POLL_MS = 20000;
   const REQUEST_TIMEOUT_MS = 10000;
+  const REFRESH_AT = 0.8; // of the access token's lifetime
+  const MIN_REFRESH_MS = 1000; // at most one a second, even for a token about to expire
+  const SESSION_ENDED = "Your session has ended: it was revoked from another device, or it expired. Sign in again.";
+  // Why a refused refresh (400, by its detail) ended the session; others: SESSION_ENDED.
+  const REFRESH_REFUSALS = {
+    REFRESH_TOKEN_REUSED: "This device was signed out: its sign-in was used from somewhere else "
+      + "(a copied refresh token). Sign in again.",
+  };
   const $ = (id) => document.getElementById(id);
   let me = null;
   let pollTimer = null;
   let polling = false;
   let lastStats = null;
+  let refreshTimer = null;
+  let refreshDue = false; // the timer fired while the page was hidden
+  let refreshing = null; // the refresh in flight, shared by every caller
 
   // ---- user agents: "Browser on OS" -------------------------------------------------
 
@@ -135,11 +148,18 @@
     return `${response.status} ${response.statusText}`.trim();
   }
 
+  /** True when a 401 refused a token that was sent (expired, rotated or revoked). */
+  function tokenRefused(response) {
+    return /\berror="invalid_token"/.test(response.headers.get("WWW-Authenticate") || "");
+  }
+
   /**
    * Call the API. The browser adds the session cookie (same origin only) and, on a POST or
-   * DELETE, the Origin header the server checks. A 401 means there is no session (any more).
+   * DELETE, the Origin header the server checks. A 401 that refused the token gets one
+   * refresh and one more try: the access token may just have expired. Any other 401 means
+   * there is no session (any more).
    */
-  async function api(method, path, init = {}) {
+  async function api(method, path, init = {}, retry = true) {
     const headers = { Accept: "application/json", ...(init.headers || {}) };
     const response = await fetch(path, {
       method,
@@ -150,7 +170,14 @@
       headers,
     });
     if (response.status === 401) {
-      endSession(me ? "Your session has ended: it was revoked from another device, or it expired. Sign in again." : "");
+      // Refreshing after any refused token, not only an expired one: if someone else used a
+      // copy of the refresh token first, this device's token was rotated out, and only its
+      // refresh lets the server see the reuse and end the session for both.
+      if (retry && tokenRefused(response)) {
+        await refreshTokens(); // throws SessionEnded if the session is over
+        return api(method, path, init, false);
+      }
+      endSession(me ? SESSION_ENDED : "");
       throw new SessionEnded("session ended");
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
@@ -160,6 +187,57 @@
       throw error;
     }
     return data;
+  }
+
+  /**
+   * Renew the tokens: the browser sends the HttpOnly refresh cookie (to this path only) and
+   * the answer sets both cookies anew; its body says only when the new access token expires.
+   * One refresh at a time, shared by every caller. A 400 means the session is over.
+   */
+  function refreshTokens() {
+    if (!refreshing) refreshing = postRefresh().finally(() => { refreshing = null; });
+    return refreshing;
+  }
+
+  async function postRefresh() {
+    refreshDue = false;
+    const response = await fetch("/auth/sessions/refresh", {
+      method: "POST",
+      cache: "no-store",
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const data = await response.json().catch(() => null);
+    if (response.ok) {
+      scheduleRefresh(data && data.expires_in);
+      return;
+    }
+    if (response.status === 400) {
+      endSession(REFRESH_REFUSALS[data && data.detail] || SESSION_ENDED);
+      throw new SessionEnded("refresh refused");
+    }
+    const error = new Error(describeError(data, response));
+    error.status = response.status;
+    throw error;
+  }
+
+  /** Refresh quietly at REFRESH_AT of the access token's lifetime (expiresIn, in seconds). */
+  function scheduleRefresh(expiresIn) {
+    cancelRefresh();
+    if (typeof expiresIn !== "number") return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      // Like the polling, only while visible: a hidden tab refreshes when shown again.
+      if (document.visibilityState === "visible") act(null, refreshTokens);
+      else refreshDue = true;
+    }, Math.max(expiresIn * REFRESH_AT * 1000, MIN_REFRESH_MS));
+  }
+
+  function cancelRefresh() {
+    if (refreshTimer !== null) clearTimeout(refreshTimer);
+    refreshTimer = null;
+    refreshDue = false;
   }
 
   /** Run an action from a button: busy while it runs, errors shown as a notice. */
@@ -185,6 +263,7 @@
 
   function showLogin(message) {
     stopPolling();
+    cancelRefresh();
     $("sessions-view").hidden = true;
     $("whoami").hidden = true;
     $("login-view").hidden = false;
@@ -201,6 +280,7 @@
 
   async function showSessions() {
     me = await api("GET", "/me");
+    scheduleRefresh(me.expires_in);
     $("who-name").textContent = me.username || me.user_id;
     $("who-avatar").textContent = (me.username || "?").slice(0, 1).toUpperCase();
     $("who-admin").hidden = !me.is_admin;
@@ -387,8 +467,8 @@
     const submit = $("login-submit");
     submit.disabled = true;
     try {
-      // The answer sets the HttpOnly session cookie; its bearer token (for API clients)
-      // is left unread.
+      // The answer sets the HttpOnly session and refresh cookies; of its body (the tokens,
+      // for API clients) only expires_in is read.
       const response = await fetch("/auth/login", {
         method: "POST",
         credentials: "same-origin",
@@ -405,6 +485,7 @@
         return;
       }
       notify("");
+      scheduleRefresh(data.expires_in);
       await showSessions();
     } catch (failure) {
       if (!(failure instanceof SessionEnded)) {
@@ -430,7 +511,12 @@
       endSession("You logged out everywhere, this device included.");
     }));
     document.addEventListener("visibilitychange", () => {
-      if (me && document.visibilityState === "visible") act(null, refreshAll);
+      if (me && document.visibilityState === "visible") {
+        act(null, async () => {
+          if (refreshDue) await refreshTokens();
+          await refreshAll();
+        });
+      }
     });
   }
 

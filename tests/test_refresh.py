@@ -644,3 +644,21 @@ def test_a_cookie_login_through_the_transport_sets_the_refresh_cookie_and_logout
         cleared = [v for k, v in out.headers.multi_items() if k == "set-cookie"]
         assert any(c.startswith("fastapiusersauth_refresh=") and "Max-Age=0" in c for c in cleared)
     assert [reason for _, reason in manager.ended] == [EndReason.LOGOUT]
+
+
+def test_a_raw_asgi_app_refuses_an_expired_access_token_with_the_reason() -> None:
+    """``BearerAuthMiddleware(reject_invalid=True)`` in front of a plain ASGI app."""
+    manager = refreshing(access_token_lifetime=0.2)
+
+    async def hello(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    app = BearerAuthMiddleware(hello, session_db=manager, reject_invalid=True)
+    session = manager.create_session("alice", "access-token-1", refresh_token=True)
+    client = TestClient(app)  # no lifespan: the plain app answers http only
+    assert client.get("/", headers=bearer(session.token)).text == "hello"
+    time.sleep(0.3)
+    r = client.get("/", headers=bearer(session.token))
+    assert r.status_code == 401
+    assert 'error_description="The access token expired"' in r.headers["www-authenticate"]

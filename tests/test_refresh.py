@@ -27,8 +27,12 @@ from hypothesis import strategies as st
 from asgi_kit import (
     BearerAuthMiddleware,
     ConfigurationError,
+    ErrorCode,
     InMemorySessionDatabase,
     RedisSessionDatabase,
+    RefreshError,
+    RefreshSecret,
+    RefreshTokenReusedError,
     Session,
     SessionCookie,
     StoreUnavailableError,
@@ -662,3 +666,35 @@ def test_a_raw_asgi_app_refuses_an_expired_access_token_with_the_reason() -> Non
     r = client.get("/", headers=bearer(session.token))
     assert r.status_code == 401
     assert 'error_description="The access token expired"' in r.headers["www-authenticate"]
+
+
+# -- what the secret alone can do: at most end a session whose id it knows ---------------
+
+
+@pytest.mark.anyio
+async def test_a_leaked_secret_cannot_use_a_session_only_end_it() -> None:
+    manager = refreshing()
+    refresher = manager.refresher
+    assert refresher is not None
+    session = await manager.create_session("alice", "access-token-1", refresh_token=True)
+    current = await manager.refresh(session.refresh_token)  # generation 1
+    forge = refresher.secret.mint  # what a holder of the secret can make, with no store dump
+    for forged in (forge(session.id, 1), forge(session.id, 7), forge(session.id, 0)):
+        with pytest.raises(RefreshError) as caught:
+            await manager.refresh(forged)  # the current generation, a future one, the last one
+        assert caught.value.code == ErrorCode.REFRESH_TOKEN_INVALID
+    assert manager.ended == []
+    assert (await manager.refresh(current.refresh_token)).refresh_generation == 2
+    # Past the reuse interval, an old generation ends the session: the one harm it can do.
+    refresher.reuse_interval = timedelta(0)
+    with pytest.raises(RefreshTokenReusedError):
+        await manager.refresh(forge(session.id, 0))
+    assert [reason for _, reason in manager.ended] == [EndReason.TOKEN_REUSED]
+
+
+def test_the_secret_never_shows() -> None:
+    secret = RefreshSecret([SECRET, "another-secret-of-32-bytes-or-more"])
+    assert SECRET not in repr(secret)
+    assert repr(secret) == "RefreshSecret(<2 secret(s) hidden>)"
+    with pytest.raises(ValueError, match="generation"):
+        secret.mint(uuid.uuid4(), -1)

@@ -1,4 +1,4 @@
-"""The device fields of a session (user agent, client address): one normalisation for all.
+"""The device fields of a session (user agent, client address, ``Device``): one normalisation.
 
 Every ``Session`` is built through it, so every store keeps the same value and none is
 handed something its column or driver refuses (a NUL byte, a 60-character "address").
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 #: Longest user agent kept with a session; the rest is cut off.
 MAX_USER_AGENT = 512
@@ -40,3 +41,66 @@ def ip_address_field(value: str | None) -> str | None:
         return None
     mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     return str(address if mapped is None else mapped)
+
+
+#: What ``Device.kind`` says: the kinds of device a user recognises, and ``"unknown"``.
+DEVICE_KINDS = ("desktop", "mobile", "tablet", "bot", "unknown")
+#: Longest ``Device`` field kept (a label is short by nature; a store's column is this wide).
+MAX_DEVICE_FIELD = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A session's device as people name it, worked out once from its user agent at login.
+
+    ``browser`` and ``os`` carry a major version when known (``"Firefox 133"``,
+    ``"Windows 11"``); ``kind`` is one of ``DEVICE_KINDS``; ``label`` is what a list of
+    sessions shows (``"Firefox on Windows"``, ``"Googlebot"``, ``"Unknown device"``).
+    Every field is cleaned of control characters and cut to ``MAX_DEVICE_FIELD``.
+
+    >>> Device("Firefox 133", "Windows 11", "desktop", "Firefox on Windows").label
+    'Firefox on Windows'
+    """
+
+    browser: str | None
+    os: str | None
+    kind: str
+    label: str
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "browser", _device_field(self.browser))
+        set_(self, "os", _device_field(self.os))
+        kind = self.kind if self.kind in DEVICE_KINDS else "unknown"
+        set_(self, "kind", kind)
+        set_(self, "label", _device_field(self.label) or "Unknown device")
+
+
+def _device_field(value: str | None) -> str | None:
+    if not value:
+        return None
+    cleaned = _CONTROL.sub("", str(value))[:MAX_DEVICE_FIELD].strip()
+    return cleaned or None
+
+
+#: Devices already built, by their fields: stores read the same few over and over.
+_STORED: dict[tuple[str | None, str | None, str, str], Device] = {}
+
+
+def stored_device(
+    browser: str | None, os: str | None, kind: str | None, label: str | None
+) -> Device | None:
+    """The ``Device`` a store kept as these fields (all None: none), built once per value.
+
+    Stores call this for every session they read; a ``Device`` is immutable, so the first
+    4,096 distinct ones are kept and handed out again (as ``from_microseconds`` does).
+    """
+    if label is None:
+        return None
+    key = (browser, os, kind or "unknown", label)
+    device = _STORED.get(key)
+    if device is None:
+        device = Device(*key)
+        if len(_STORED) < 4096:
+            _STORED[key] = device
+    return device

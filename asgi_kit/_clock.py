@@ -53,3 +53,18 @@ def as_interval(value: timedelta | float, name: str) -> timedelta:
     if interval < timedelta(0):
         raise ConfigurationError(f"{name} must not be negative, got {value!r}")
     return interval
+
+
+def duration_setting(value: timedelta | float, name: str, *, zero: bool = False) -> timedelta:
+    """The setting ``name``: a finite, positive number of seconds or timedelta (or 0 if
+    ``zero``). Anything else (NaN, infinity, a negative, text, a bool, None) raises
+    ``ConfigurationError`` naming the setting: at start-up, never at the first request.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
+        raise ConfigurationError(f"{name} must be seconds or a timedelta, got {value!r}")
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")) or seconds < 0:
+        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
+    if seconds == 0 and not zero:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    return timedelta(seconds=seconds)

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from ._clock import as_utc, utcnow
-from ._device import ip_address_field, user_agent_field
+from ._device import Device, ip_address_field, user_agent_field
 from ._tokens import token_digest
 from ._user_ids import UserId, coerce_user_id
 
@@ -40,6 +40,11 @@ class Session:
     and ``rotation_seal`` (the issued tokens sealed under the consumed refresh token, see
     ``asgi_kit._refresh_tokens``), never a raw token. Without them all four are unset.
 
+    ``authenticated_at`` is when the user last proved who they are on this session: its
+    login (``created_at`` unless given), moved only by a re-authentication (step-up, RFC
+    9470; ``RecentAuthentication``), never by a refresh or by activity. ``device`` names
+    the device for people (``describe_device``), worked out once when the session starts.
+
     >>> s = Session(user_id="6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10", token="abc")
     >>> s.is_active()
     True
@@ -61,6 +66,8 @@ class Session:
     access_expires_at: datetime | None = None
     refreshed_at: datetime | None = None
     rotation_seal: str | None = field(default=None, repr=False)
+    authenticated_at: datetime | None = None
+    device: Device | None = None
     # ``deadline`` (infinity for never) and ``last_seen_at`` as POSIX timestamps: the
     # per-request expiry and touch checks (``is_active``, ``last_seen_before``) compare
     # floats, not datetimes.
@@ -95,6 +102,10 @@ class Session:
         seen = created if self.last_seen_at is None else as_utc(self.last_seen_at)
         expires = None if self.expires_at is None else as_utc(self.expires_at)
         set_(self, "created_at", created)
+        authenticated = self.authenticated_at
+        set_(self, "authenticated_at", created if authenticated is None else as_utc(authenticated))
+        if self.device is not None and not isinstance(self.device, Device):
+            raise TypeError(f"device must be a Device or None, got {type(self.device).__name__}")
         set_(self, "last_seen_at", seen)
         set_(self, "expires_at", expires)
         if self.idle_timeout is not None and self.idle_timeout <= _ZERO:
@@ -121,6 +132,8 @@ class Session:
         access_expires_at: datetime | None = None,
         refreshed_at: datetime | None = None,
         rotation_seal: str | None = None,
+        authenticated_at: datetime | None = None,
+        device: Device | None = None,
     ) -> Session:
         """Rebuild a session a store wrote, for the stores' read paths.
 
@@ -150,6 +163,10 @@ class Session:
         set_(session, "access_expires_at", access)
         set_(session, "refreshed_at", None if refreshed_at is None else as_utc(refreshed_at))
         set_(session, "rotation_seal", rotation_seal)
+        # None: stored before sessions recorded it, when the login was the last proof.
+        authenticated = session.created_at if authenticated_at is None else as_utc(authenticated_at)
+        set_(session, "authenticated_at", authenticated)
+        set_(session, "device", device)
         _derive(session, expires, seen, idle_timeout)
         return session
 
@@ -157,6 +174,12 @@ class Session:
     def deadline(self) -> datetime | None:
         """The moment this session stops being active, or None if it never does."""
         return _deadline(self.expires_at, self.seen_at, self.idle_timeout)
+
+    @property
+    def authenticated(self) -> datetime:
+        """``authenticated_at``, typed as always set (``__post_init__`` fills it in)."""
+        assert self.authenticated_at is not None
+        return self.authenticated_at
 
     @property
     def seen_at(self) -> datetime:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from ._clock import utcnow
+from ._clock import duration_setting, utcnow
 from ._errors import AsgiKitError, ConfigurationError
 from ._http import ErrorCode
 from ._models import Session
@@ -82,8 +82,9 @@ class TokenRefresher:
                 "store with rotate() (every asgi-kit store has it)"
             )
         self.session_db = session_db
-        self.access_token_lifetime = _duration(access_token_lifetime, "access_token_lifetime")
-        self.reuse_interval = _duration(reuse_interval, "refresh_reuse_interval", zero=True)
+        lifetime = duration_setting(access_token_lifetime, "access_token_lifetime")
+        self.access_token_lifetime = lifetime
+        self.reuse_interval = duration_setting(reuse_interval, "refresh_reuse_interval", zero=True)
         self.secret = RefreshSecret(secret)
 
     def new_tokens(self, session_id: UUID, now: datetime) -> dict[str, Any]:
@@ -187,14 +188,3 @@ def expires_in(session: Session, now: float | None = None) -> int:
     now = time.time() if now is None else now
     ends = [m.timestamp() for m in (session.access_expires_at, session.deadline) if m is not None]
     return max(0, round(min(ends) - now)) if ends else 0
-
-
-def _duration(value: timedelta | float, name: str, *, zero: bool = False) -> timedelta:
-    if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
-        raise ConfigurationError(f"{name} must be seconds or a timedelta, got {value!r}")
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")) or seconds < 0:
-        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
-    if seconds == 0 and not zero:
-        raise ConfigurationError(f"{name} must be positive, got {value!r}")
-    return timedelta(seconds=seconds)

@@ -7,7 +7,7 @@ store from a configuration string.
 
 from __future__ import annotations
 
-from .base import RotatingSessionDatabase, SessionDatabase
+from .base import ReauthenticatingSessionDatabase, RotatingSessionDatabase, SessionDatabase
 from .memory import InMemorySessionDatabase
 from .optional import OPTIONAL, load_optional
 from .server import purge_periodically
@@ -16,6 +16,7 @@ from .urls import session_database_from_url
 __all__ = [
     "OPTIONAL",
     "InMemorySessionDatabase",
+    "ReauthenticatingSessionDatabase",
     "RotatingSessionDatabase",
     "SessionDatabase",
     "load_optional",

@@ -105,3 +105,24 @@ class RotatingSessionDatabase(SessionDatabase, Protocol):
         access token digest, refresh fields, ``last_seen_at`` and deadline.
         """
         ...
+
+
+@runtime_checkable
+class ReauthenticatingSessionDatabase(SessionDatabase, Protocol):
+    """A ``SessionDatabase`` that records re-authentications, as step-up (RFC 9470) needs.
+
+    Every store of asgi-kit is one. A custom store adds ``record_authentication``, which
+    writes ``authenticated_at`` alone (a concurrent touch or rotation must not undo it)::
+
+        async def record_authentication(
+            self, session_id: UUID, at: datetime
+        ) -> Session | None: ...
+    """
+
+    async def record_authentication(self, session_id: UUID, at: datetime) -> Session | None:
+        """Set ``authenticated_at`` of the active session ``session_id`` to ``at``.
+
+        Return the session so updated, or None (and change nothing) when no active
+        session has that id.
+        """
+        ...

@@ -95,10 +95,21 @@ class InMemorySessionDatabase:
             if rotated.token_digest in self._sessions:
                 raise DuplicateSessionError("a session with this token already exists")
             del self._sessions[stored.token_digest]
-            rotated = _without_token(rotated)
+            # A re-authentication since ``session`` was read stands: a rotation never moves it.
+            rotated = _without_token(rotated.replace(authenticated_at=stored.authenticated_at))
             self._sessions[rotated.token_digest] = self._by_id[rotated.id] = rotated
             self._schedule(rotated)
         return True
+
+    async def record_authentication(self, session_id: UUID, at: datetime) -> Session | None:
+        """Set the active session's ``authenticated_at`` to ``at``; return it (None if none)."""
+        with self._lock:
+            stored = self._active(self._by_id.get(session_id))
+            if stored is None:
+                return None
+            updated = stored.replace(authenticated_at=at)
+            self._sessions[stored.token_digest] = self._by_id[stored.id] = updated
+        return updated
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""
@@ -184,4 +195,6 @@ def _without_token(session: Session) -> Session:
         access_expires_at=session.access_expires_at,
         refreshed_at=session.refreshed_at,
         rotation_seal=session.rotation_seal,
+        authenticated_at=session.authenticated_at,
+        device=session.device,
     )

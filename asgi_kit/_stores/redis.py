@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +16,8 @@ from redis import exceptions as rex
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .._clock import as_interval, from_microseconds, to_microseconds, utcnow
+from .._clock import as_interval, as_utc, from_microseconds, to_microseconds, utcnow
+from .._device import Device, stored_device
 from .._errors import ConfigurationError, DuplicateSessionError
 from .._models import Session
 from .._user_ids import UserId, stored_user_id
@@ -60,6 +62,7 @@ def _datetime(value: str | None) -> datetime | None:
 
 
 def _encode(session: Session) -> str:
+    device = session.device
     return json.dumps(
         {
             "id": str(session.id),
@@ -76,6 +79,8 @@ def _encode(session: Session) -> str:
             "access_expires_at": _iso(session.access_expires_at),
             "refreshed_at": _iso(session.refreshed_at),
             "rotation_seal": session.rotation_seal,
+            "authenticated_at": session.authenticated.isoformat(),
+            "device": None if device is None else dataclasses.asdict(device),
         },
         separators=(",", ":"),
     )
@@ -99,7 +104,14 @@ def _decode(raw: bytes | str) -> Session:
         access_expires_at=_datetime(data.get("access_expires_at")),
         refreshed_at=_datetime(data.get("refreshed_at")),
         rotation_seal=data.get("rotation_seal"),
+        # Absent before step-up and device names: the login was the last proof; no device.
+        authenticated_at=_datetime(data.get("authenticated_at")),
+        device=None if (device := data.get("device")) is None else _device(device),
     )
+
+
+def _device(fields: dict[str, str | None]) -> Device | None:
+    return stored_device(fields["browser"], fields["os"], fields["kind"], fields["label"])
 
 
 class RedisSessionDatabase:
@@ -244,6 +256,17 @@ class RedisSessionDatabase:
         if done == -1:
             raise DuplicateSessionError("a session with this token already exists")
         return bool(done)
+
+    async def record_authentication(self, session_id: UUID, at: datetime) -> Session | None:
+        """Set the active session's ``authenticated_at`` to ``at``; return it (None if none).
+
+        One script rewrites that field alone in the stored value (keeping its TTL), and
+        ``touch`` and ``rotate`` carry the stored one over: neither undoes it.
+        """
+        field = json.dumps({"authenticated_at": as_utc(at).isoformat()}, separators=(",", ":"))
+        field = field[1:-1]
+        key = f"{self.key_prefix}id:{session_id}"
+        return _active(await self._run("record_authentication", [key], [field]))
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

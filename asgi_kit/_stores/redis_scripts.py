@@ -31,6 +31,13 @@ local function take(sid, uid)
   forget(string.sub(ref, 66), sid)
   return value
 end
+-- The value to write, with the stored value's authenticated_at (if any) in it: only
+-- record_authentication moves it, and a touch or rotation read the session before.
+local function keep_authenticated(stored, value)
+  local at = stored and string.match(stored, '"authenticated_at":"[^"]*"')
+  if not at then return value end
+  return (string.gsub(value, '"authenticated_at":"[^"]*"', function() return at end, 1))
+end
 local function save(skey, idkey, value, ref, pxat, deadline, member)
   if pxat == '' then
     redis.call('SET', skey, value)
@@ -50,8 +57,10 @@ redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
 return 1""",
     # KEYS: session, id. ARGV: p, value, ref, pxat, deadline, member.
     "touch": """
-if redis.call('GET', KEYS[2]) ~= ARGV[3] or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-save(KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+save(KEYS[1], KEYS[2], keep_authenticated(stored, ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1""",
     # KEYS: session, id, next session. ARGV: p, value, ref, pxat, deadline, member, the
     # ref and refresh digest ("" for none) read. 0: rotated since read (or gone); -1: next
@@ -63,8 +72,18 @@ local digest = cjson.decode(stored)['refresh_digest']
 if (digest == cjson.null and '' or digest) ~= ARGV[8] then return 0 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('DEL', KEYS[1])
-save(KEYS[3], KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+save(KEYS[3], KEYS[2], keep_authenticated(stored, ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1""",
+    # KEYS: id. ARGV: p, the field '"authenticated_at":"<iso>"'. Returns the new value.
+    "record_authentication": """
+local ref = redis.call('GET', KEYS[1])
+local skey = ref and session_key(ref)
+local value = skey and redis.call('GET', skey)
+if not value then return false end
+local new, n = string.gsub(value, '"authenticated_at":"[^"]*"', function() return ARGV[2] end, 1)
+if n == 0 then new = string.sub(value, 1, -2) .. ',' .. ARGV[2] .. '}' end
+redis.call('SET', skey, new, 'KEEPTTL')
+return new""",
     # KEYS: id. ARGV: p.
     "get": """
 local ref = redis.call('GET', KEYS[1])

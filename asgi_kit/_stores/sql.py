@@ -19,6 +19,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -309,6 +310,23 @@ class SQLAlchemySessionDatabase:
                 return bool((await conn.execute(query)).rowcount)
         except IntegrityError:
             raise DuplicateSessionError("a session with this token already exists") from None
+
+    async def record_authentication(self, session_id: UUID, at: datetime) -> Session | None:
+        """Set the active session's ``authenticated_at`` to ``at``; return it (None if none).
+
+        One ``UPDATE ... RETURNING`` of that column alone: a touch or a rotation running
+        at the same time keeps it.
+        """
+        c = self.table.c
+        query = (
+            update(self.table)
+            .where(c.id == session_id, or_(c.deadline.is_(None), c.deadline > _as_of(None)))
+            .values(authenticated_at=as_utc(at))
+            .returning(*(c[name] for name in COLUMNS))
+        )
+        async with self._connect() as conn:
+            row = (await conn.execute(query)).first()
+        return active_session(row)
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from .._clock import from_microseconds, to_microseconds
+from .._device import MAX_DEVICE_FIELD, stored_device
 from .._models import Session
 from .._user_ids import MAX_USER_ID_LENGTH, stored_user_id
 
@@ -40,6 +41,11 @@ COLUMNS = (
     "access_expires_at",
     "refreshed_at",
     "rotation_seal",
+    "authenticated_at",
+    "device_browser",
+    "device_os",
+    "device_kind",
+    "device_label",
 )
 #: The columns a rotation (``SQLAlchemySessionDatabase.rotate``) writes.
 ROTATED = (
@@ -65,8 +71,9 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
     ``str()`` of the id (a UUID in its canonical form), so every kind of id reads back
     exactly; ``idle_timeout_us`` is the idle timeout in whole microseconds, likewise.
     The refresh columns (``refresh_digest`` to ``rotation_seal``) are NULL for sessions
-    without refresh tokens (``refresh_generation`` NULL reads as 0); docs/upgrading.md adds
-    them to a table made before they existed.
+    without refresh tokens (``refresh_generation`` NULL reads as 0). ``authenticated_at``
+    NULL reads as ``created_at``; the ``device_*`` columns are ``Session.device`` (all NULL
+    for none). docs/upgrading.md adds the columns to a table made before they existed.
     """
     return Table(
         name,
@@ -86,6 +93,11 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
         Column("access_expires_at", DateTime(timezone=True)),
         Column("refreshed_at", DateTime(timezone=True)),
         Column("rotation_seal", String(255)),
+        Column("authenticated_at", DateTime(timezone=True)),
+        Column("device_browser", String(MAX_DEVICE_FIELD)),
+        Column("device_os", String(MAX_DEVICE_FIELD)),
+        Column("device_kind", String(16)),
+        Column("device_label", String(MAX_DEVICE_FIELD)),
         Index(f"ix_{name}_token_digest", "token_digest", unique=True),
         Index(f"ix_{name}_user_id", "user_id"),
         Index(f"ix_{name}_deadline", "deadline"),
@@ -94,6 +106,7 @@ def session_table(metadata: MetaData, name: str = "asgi_kit_sessions") -> Table:
 
 def session_row(session: Session) -> dict[str, Any]:
     """The row that stores ``session`` (column name to value)."""
+    device = session.device
     return {
         "id": session.id,
         "token_digest": session.token_digest,
@@ -110,13 +123,18 @@ def session_row(session: Session) -> dict[str, Any]:
         "access_expires_at": session.access_expires_at,
         "refreshed_at": session.refreshed_at,
         "rotation_seal": session.rotation_seal,
+        "authenticated_at": session.authenticated_at,
+        "device_browser": None if device is None else device.browser,
+        "device_os": None if device is None else device.os,
+        "device_kind": None if device is None else device.kind,
+        "device_label": None if device is None else device.label,
     }
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
     """The session a row of ``COLUMNS`` holds."""
-    id_, digest, user_id, created, expires, idle_us, seen, agent, ip, *refresh = row
-    refresh_digest, generation, access_expires, refreshed, seal = refresh
+    id_, digest, user_id, created, expires, idle_us, seen, agent, ip, *rest = row
+    refresh_digest, generation, access_expires, refreshed, seal, authenticated, *device = rest
     return Session.from_store(
         id=id_,
         user_id=stored_user_id(user_id),
@@ -132,6 +150,8 @@ def session_from_row(row: Sequence[Any]) -> Session:
         access_expires_at=None if access_expires is None else _utc(access_expires),
         refreshed_at=None if refreshed is None else _utc(refreshed),
         rotation_seal=seal,
+        authenticated_at=None if authenticated is None else _utc(authenticated),
+        device=stored_device(*device),
     )
 
 

@@ -9,6 +9,7 @@ from ._backend import SessionAuthBackend
 from ._clock import as_interval, as_utc, utcnow
 from ._cookies import SessionCookie
 from ._csrf import from_other_origin
+from ._device import DEVICE_KINDS, Device
 from ._errors import (
     AsgiKitError,
     ConfigurationError,
@@ -40,9 +41,11 @@ from ._request import (
 )
 from ._resolver import HasResolver, SessionResolver
 from ._scope import SCOPE_KEY, SessionUser
+from ._step_up import RecentAuthentication
 from ._stores import (
     OPTIONAL,
     InMemorySessionDatabase,
+    ReauthenticatingSessionDatabase,
     RotatingSessionDatabase,
     SessionDatabase,
     load_optional,
@@ -50,6 +53,7 @@ from ._stores import (
     session_database_from_url,
 )
 from ._tokens import AnonymousReason, bearer_token, generate_token, is_b64token, token_digest
+from ._user_agents import describe_device, device_of_headers
 from ._user_ids import UserId, coerce_user_id
 
 if TYPE_CHECKING:
@@ -78,6 +82,7 @@ def __getattr__(name: str) -> Any:
 # The optional stores (``OPTIONAL``) are attributes, not in ``__all__``: a star import must
 # work with only the core dependencies installed.
 __all__ = [
+    "DEVICE_KINDS",
     "SCOPE_KEY",
     "STORE_UNAVAILABLE",
     "AnonymousReason",
@@ -85,11 +90,14 @@ __all__ = [
     "AuthResult",
     "BearerAuthMiddleware",
     "ConfigurationError",
+    "Device",
     "DuplicateSessionError",
     "ErrorCode",
     "HasResolver",
     "InMemorySessionDatabase",
     "InvalidUserIdError",
+    "ReauthenticatingSessionDatabase",
+    "RecentAuthentication",
     "RefreshClaim",
     "RefreshError",
     "RefreshSecret",
@@ -112,6 +120,8 @@ __all__ = [
     "as_utc",
     "bearer_token",
     "coerce_user_id",
+    "describe_device",
+    "device_of_headers",
     "expires_in",
     "from_other_origin",
     "generate_token",

@@ -18,7 +18,8 @@ Login = Callable[..., tuple[uuid.UUID, str]]
 
 
 def test_list_shows_own_active_sessions_newest_first(client: TestClient, login: Login) -> None:
-    user, first = login(user_agent="Firefox", ip_address="203.0.113.1")
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    user, first = login(user_agent=firefox, ip_address="203.0.113.1")
     _, second = login(user)
     _, expired = login(user)
     login()  # someone else
@@ -29,11 +30,21 @@ def test_list_shows_own_active_sessions_newest_first(client: TestClient, login: 
     assert len(body) == 3
     assert [item["current"] for item in body] == [False, True, False]
     assert {item["user_id"] for item in body} == {str(user)}
-    assert body[2]["user_agent"] == "Firefox"
+    assert body[2]["user_agent"] == firefox
     assert body[2]["ip_address"] == "203.0.113.1"
+    assert body[2]["device"] == {
+        "browser": "Firefox 133",
+        "os": "Linux",
+        "kind": "desktop",
+        "label": "Firefox on Linux",
+    }
+    assert set(body[0]["device"]) == {"browser", "os", "kind", "label"}
+    assert body[0]["authenticated_at"] == body[0]["created_at"]
     assert set(body[0]) == {
         "id",
         "user_id",
+        "authenticated_at",
+        "device",
         "created_at",
         "expires_at",
         "last_seen_at",

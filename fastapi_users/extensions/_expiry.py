@@ -10,6 +10,7 @@ from uuid import uuid4
 
 from asgi_kit import (
     ConfigurationError,
+    Device,
     Session,
     SessionDatabase,
     TokenRefresher,
@@ -17,6 +18,7 @@ from asgi_kit import (
     as_interval,
     as_utc,
     coerce_user_id,
+    describe_device,
     is_b64token,
     purge_periodically,
     utcnow,
@@ -47,13 +49,15 @@ def new_session(
     idle_timeout: timedelta | None,
     user_agent: str | None,
     ip_address: str | None,
+    device: Device | None = None,
     refresher: TokenRefresher | None = None,
     cls: type[S] = Session,  # type: ignore[assignment]
 ) -> S:
     """A new ``cls`` (``Session`` or a subclass) starting now; ``lifetime`` caps its expiry.
 
     With a ``refresher``, ``token`` is an access token with its lifetime, and the session
-    gets a refresh token. Bad input raises ``ValueError``.
+    gets a refresh token. ``device`` is worked out from ``user_agent`` unless given. Bad
+    input raises ``ValueError``.
 
     An ``expires_at`` at or before now is kept: the session has ended before it starts.
     """
@@ -76,6 +80,8 @@ def new_session(
         idle_timeout=idle_timeout,
         user_agent=user_agent,
         ip_address=ip_address,
+        authenticated_at=now,
+        device=device if device is not None or not user_agent else describe_device(user_agent),
     )
 
 

@@ -7,14 +7,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from asgi_kit import Session, SessionCookie, SessionResolver, TokenRefresher, UserId
+from asgi_kit import (
+    Device,
+    RecentAuthentication,
+    Session,
+    SessionCookie,
+    SessionResolver,
+    TokenRefresher,
+    UserId,
+)
 
 from ._events import AccountEvent, EndReason
 from ._sync import AwaitableSession
@@ -43,8 +51,26 @@ class Manager(Protocol):
         user_agent: str | None = None,
         ip_address: str | None = None,
         refresh_token: bool = False,
+        device: Device | None = None,
     ) -> AwaitableSession:
         """Create and store a session."""
+        ...
+
+    @property
+    def revoke_all_rule(self) -> RecentAuthentication | None:
+        """What ``DELETE /auth/sessions`` asks of the caller's session, if anything."""
+        ...
+
+    def recent_authentication(
+        self, max_age: timedelta | float
+    ) -> Callable[..., Awaitable[Session]]:
+        """The dependency: the caller's session, authenticated within ``max_age``."""
+        ...
+
+    async def reauthenticate(
+        self, session: Session, verify: Callable[[], Awaitable[bool]]
+    ) -> Session | None:
+        """Record a re-authentication that ``verify`` passed, within the limit of failures."""
         ...
 
     @property

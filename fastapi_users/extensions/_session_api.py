@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import anyio
 from fastapi import HTTPException
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import OAuth2PasswordBearer
@@ -19,13 +20,32 @@ from starlette.types import Scope
 
 from asgi_kit import (
     STORE_UNAVAILABLE,
+    Device,
     Refusal,
     Session,
     SessionResolver,
     StoreUnavailableError,
+    describe_device,
+    device_of_headers,
     refusal,
     resolve_request,
 )
+
+
+class DeviceRead(BaseModel):
+    """A session's device, named for people (``asgi_kit.Device``)."""
+
+    browser: str | None
+    os: str | None
+    #: ``desktop``, ``mobile``, ``tablet``, ``bot`` or ``unknown``.
+    kind: str
+    #: What a list of sessions shows, e.g. ``"Firefox on Windows"``.
+    label: str
+
+    @classmethod
+    def of(cls, device: Device) -> DeviceRead:
+        """``device`` as the API shows it."""
+        return cls(browser=device.browser, os=device.os, kind=device.kind, label=device.label)
 
 
 class SessionRead(BaseModel):
@@ -37,7 +57,10 @@ class SessionRead(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     last_seen_at: datetime | None
+    #: When the user last proved who they are on this session (login, re-authentication).
+    authenticated_at: datetime
     user_agent: str | None
+    device: DeviceRead
     ip_address: str | None
     current: bool
 
@@ -50,7 +73,10 @@ class SessionRead(BaseModel):
             created_at=session.created_at,
             expires_at=session.expires_at,
             last_seen_at=session.last_seen_at,
+            authenticated_at=session.authenticated,
             user_agent=session.user_agent,
+            # Sessions stored before device names get theirs from their user agent here.
+            device=DeviceRead.of(session.device or describe_device(session.user_agent)),
             ip_address=session.ip_address,
             current=current is not None and session.id == current.id,
         )
@@ -131,9 +157,21 @@ def parse_uuid(value: str) -> UUID | None:
         return None
 
 
-def device_of(scope: Scope | None) -> tuple[str | None, str | None]:
-    """The user agent and client address of the request ``scope`` describes, if known."""
+async def device_of(scope: Scope | None) -> tuple[str | None, str | None, Device | None]:
+    """The user agent, client address and device of the request ``scope`` describes."""
+    global _parser_built
     if scope is None:
-        return None, None
+        return None, None, None
     client = scope.get("client")
-    return Headers(scope=scope).get("user-agent") or None, str(client[0]) if client else None
+    headers = Headers(scope=scope)
+    address = str(client[0]) if client else None
+    if _parser_built:  # tens of microseconds: not worth a trip to a worker thread
+        device = device_of_headers(headers)
+    else:  # ua-parser builds its rules on first use (about 0.1 s): never on the event loop
+        device = await anyio.to_thread.run_sync(device_of_headers, headers)
+        _parser_built = True
+    return headers.get("user-agent") or None, address, device
+
+
+#: Whether a device was worked out in this process yet (see ``device_of``).
+_parser_built = False

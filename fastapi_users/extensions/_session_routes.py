@@ -19,6 +19,7 @@ from ._events import EndReason
 from ._manager import Manager
 from ._refresh_route import add_refresh_route
 from ._session_api import SessionRead, error_responses, parse_uuid, store_errors_as_503
+from ._step_up import recent_session
 
 
 class UserIdSegment(Convertor[str]):
@@ -51,6 +52,12 @@ def user_router(manager: Manager) -> APIRouter:
     ``prefix="/auth/sessions"``."""
     router = APIRouter(tags=["sessions"])
     Current = Annotated[Session, Depends(manager.current_session)]
+    rule = manager.revoke_all_rule
+    # Log out everywhere: with revoke_all_max_age, only a recently authenticated session.
+    sensitive = manager.current_session
+    if rule is not None:
+        sensitive = recent_session(manager.current_session, rule)
+    Sensitive = Annotated[Session, Depends(sensitive)]
     add_refresh_route(router, manager)
 
     @router.get(
@@ -88,7 +95,7 @@ def user_router(manager: Manager) -> APIRouter:
         responses=error_responses(401, 503),
         summary="Revoke all my sessions (log out everywhere)",
     )
-    async def revoke_all_sessions(session: Current, keep_current: bool = False) -> None:
+    async def revoke_all_sessions(session: Sensitive, keep_current: bool = False) -> None:
         with store_errors_as_503():
             others = EndReason.REVOKED_BY_USER
             await manager.revoke_all(session.user_id, keep=(session.id,), reason=others)

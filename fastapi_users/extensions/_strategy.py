@@ -117,7 +117,8 @@ class SessionStrategy(Generic[U]):
         ``manager.transport()`` adds the session's refresh token to the login response.
         """
         connection = self.connection
-        user_agent, ip_address = device_of(None if connection is None else connection.scope)
+        scope = None if connection is None else connection.scope
+        user_agent, ip_address, device = await device_of(scope)
         try:
             with store_errors_as_503():
                 session = await self.manager.create_session(
@@ -126,6 +127,7 @@ class SessionStrategy(Generic[U]):
                     user_agent=user_agent,
                     ip_address=ip_address,
                     refresh_token=self.manager.refresher is not None,
+                    device=device,
                 )
         except SessionLimitError as exc:
             raise HTTPException(409, ErrorCode.SESSION_LIMIT_REACHED) from exc

@@ -19,7 +19,10 @@ from starlette.responses import Response
 
 from asgi_kit import (
     ConfigurationError,
+    Device,
     InMemorySessionDatabase,
+    ReauthenticatingSessionDatabase,
+    RecentAuthentication,
     RefreshError,
     RefreshTokenReusedError,
     Session,
@@ -31,14 +34,21 @@ from asgi_kit import (
     UserId,
     coerce_user_id,
     generate_token,
+    utcnow,
 )
 
+from ._attempts import (
+    ReauthenticationFailedError,
+    ReauthenticationLimit,
+    ReauthenticationLimitError,
+)
 from ._cap import SessionCap, cap_setting, policy_setting
 from ._events import AccountEvent, EndReason, LimitPolicy, UnknownEndReasonError
 from ._expiry import new_session, positive_interval, purge_expired, purge_periodically
 from ._refresh_route import refresh_path
 from ._session_api import SessionBearer, SessionRead, device_of
 from ._session_routes import AdminPredicate, admin_router, user_router
+from ._step_up import PasswordUserManager, reauthenticate_router, recent_session
 from ._strategy import SessionStrategy
 from ._sync import (
     AwaitableSession,
@@ -64,6 +74,10 @@ __all__ = [
     "EndReason",
     "InMemorySessionDatabase",
     "LimitPolicy",
+    "PasswordUserManager",
+    "ReauthenticationFailedError",
+    "ReauthenticationLimit",
+    "ReauthenticationLimitError",
     "RefreshError",
     "RefreshTokenReusedError",
     "RefreshTransport",
@@ -101,6 +115,10 @@ class SessionManager:
     ``refresh_reuse_interval`` seconds (default 10) after its rotation ends the session
     (``EndReason.TOKEN_REUSED``): two parties held it. ``refresh_secret`` signs refresh
     tokens (at least 32 bytes, the same on every instance; a list rotates it).
+    ``revoke_all_max_age`` (seconds or a timedelta; off by default) makes ``DELETE
+    /auth/sessions`` (log out everywhere) a sensitive action: it answers 401
+    ``REAUTHENTICATION_REQUIRED`` (RFC 9470) unless the caller's session proved who its
+    user is that recently (``recent_authentication``, ``get_reauthenticate_router``).
     Hand the manager to ``BearerAuthMiddleware`` too: store and ``touch_interval`` are set here
     once, and each request's session is resolved once for every layer.
 
@@ -141,6 +159,7 @@ class SessionManager:
         access_token_lifetime: timedelta | float | None = None,
         refresh_reuse_interval: timedelta | float = 10,
         refresh_secret: str | bytes | Sequence[str | bytes] | None = None,
+        revoke_all_max_age: timedelta | float | None = None,
     ) -> None:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
@@ -167,6 +186,12 @@ class SessionManager:
         #: Where browsers keep the refresh token: the session cookie's, or a FastAPI Users
         #: ``CookieTransport``'s as ``transport()`` wraps it.
         self.refresh_cookie: SessionCookie | None = cookie
+        #: What ``DELETE /auth/sessions`` asks of the caller (None: nothing more).
+        self.revoke_all_rule: RecentAuthentication | None = None
+        if revoke_all_max_age is not None:
+            self.revoke_all_rule = _rule(revoke_all_max_age, "revoke_all_max_age")
+        #: Wrong re-authentications allowed per session: 5 per 15 minutes (then 429).
+        self.reauthentication_limit = ReauthenticationLimit(attempts=5, window=900)
 
     def create_session(
         self,
@@ -177,8 +202,13 @@ class SessionManager:
         user_agent: str | None = None,
         ip_address: str | None = None,
         refresh_token: bool = False,
+        device: Device | None = None,
     ) -> AwaitableSession:
         """Create and store a session for ``token``; return it (its ``token`` set).
+
+        ``device`` names the device (``describe_device``); by default it is worked out
+        from ``user_agent``, once. ``login()`` and FastAPI Users' login give it from the
+        request, client hints included.
 
         ``refresh_token=True`` (refresh tokens on: ``access_token_lifetime``) makes
         ``token`` an access token of that lifetime and gives the session a refresh token
@@ -212,6 +242,7 @@ class SessionManager:
             idle_timeout=self.idle_timeout,
             user_agent=user_agent,
             ip_address=ip_address,
+            device=device,
             refresher=self.refresher if refresh_token else None,
             cls=AwaitableSession,
         )
@@ -242,13 +273,14 @@ class SessionManager:
         client IP are recorded so the user can recognise the device later. With refresh
         tokens on, it is an access token and the session has a refresh token.
         """
-        user_agent, ip_address = device_of(request.scope)
+        user_agent, ip_address, device = await device_of(request.scope)
         return await self.create_session(
             user_id,
             generate_token(),
             user_agent=user_agent,
             ip_address=ip_address,
             refresh_token=self.refresher is not None,
+            device=device,
         )
 
     async def refresh(self, refresh_token: str, *, session_id: UUID | None = None) -> Session:
@@ -269,6 +301,65 @@ class SessionManager:
         except RefreshTokenReusedError as exc:
             await self._ended([exc.session] if exc.session else [], EndReason.TOKEN_REUSED)
             raise
+
+    def recent_authentication(
+        self, max_age: timedelta | float
+    ) -> Callable[..., Awaitable[Session]]:
+        """A FastAPI dependency: the caller's session, if its user proved who they are
+        within ``max_age`` (seconds or a timedelta); else 401 ``REAUTHENTICATION_REQUIRED``.
+
+        The 401 carries RFC 9470's challenge, ``WWW-Authenticate: Bearer
+        error="insufficient_user_authentication", error_description="...",
+        max_age="<seconds>"``: the client asks the user to prove who they are again
+        (``POST /reauthenticate``, ``get_reauthenticate_router``) and retries. A bad
+        ``max_age`` (0, negative, NaN, not a number) raises ``ConfigurationError`` here,
+        at start-up::
+
+            @app.post("/account/password")
+            async def change_password(
+                session: Session = Depends(manager.recent_authentication(300)),
+            ): ...
+        """
+        return recent_session(self.current_session, _rule(max_age, "max_age"))
+
+    async def reauthenticated(self, session_id: UUID) -> Session | None:
+        """Record that the user of session ``session_id`` just proved who they are again.
+
+        Call it after checking their password or second factor. It moves that session's
+        ``authenticated_at`` to now, and no other session's: a re-authentication never
+        carries over to the user's other devices. Return the session, or None (nothing
+        changed) when no active session has that id. ``on_after_reauthenticate`` runs.
+        """
+        store = self.session_db
+        if not isinstance(store, ReauthenticatingSessionDatabase):
+            raise ConfigurationError(
+                f"{type(store).__name__} cannot record re-authentications: "
+                "add record_authentication() (see ReauthenticatingSessionDatabase)"
+            )
+        await catch_up(self._unreported)
+        session = await store.record_authentication(session_id, utcnow())
+        if session is not None:
+            await self._notify(self.on_after_reauthenticate, session)
+        return session
+
+    async def reauthenticate(
+        self, session: Session, verify: Callable[[], Awaitable[bool]]
+    ) -> Session | None:
+        """Re-authenticate ``session`` if ``verify()`` (the app's own check of a password
+        or second factor) says yes; return it as ``reauthenticated`` does.
+
+        Wrong answers are limited per session (``reauthentication_limit``: 5 per 15
+        minutes), so a stolen session cannot guess the password: past the limit it raises
+        ``ReauthenticationLimitError`` without calling ``verify``. A wrong answer raises
+        ``ReauthenticationFailedError``; neither changes or ends the session.
+        """
+        limit = self.reauthentication_limit
+        limit.check(session.id)
+        if not await verify():
+            limit.failed(session.id)
+            raise ReauthenticationFailedError("the re-authentication failed: nothing changed")
+        limit.forget(session.id)
+        return await self.reauthenticated(session.id)
 
     def set_cookie(self, response: Response, session: Session, request: HTTPConnection) -> None:
         """Set the session cookie (``cookie=`` of the manager) for ``session`` on ``response``.
@@ -385,6 +476,11 @@ class SessionManager:
         line = "session created id=%s user=%s"
         logger.info(line, session.id, session.user_id, extra=_audit_fields(session))
 
+    async def on_after_reauthenticate(self, session: Session) -> None:
+        """Called after a session's user proved who they are again. Default: an audit line."""
+        line = "session reauthenticated id=%s user=%s"
+        logger.info(line, session.id, session.user_id, extra=_audit_fields(session))
+
     async def on_after_end(self, session: Session, reason: EndReason) -> None:
         """Called after a session ended. Default: one audit log line (id and reason).
 
@@ -446,6 +542,19 @@ class SessionManager:
             )
         return CookieRefreshTransport(inner, self.refresh_cookie)
 
+    def get_reauthenticate_router(self, get_user_manager: Callable[..., Any]) -> APIRouter:
+        """``POST /reauthenticate`` (mount with ``prefix="/auth/sessions"``): the caller
+        sends ``{"password": "..."}``; the user manager that ``get_user_manager`` (FastAPI
+        Users' dependency) gives checks it with its own ``authenticate``.
+
+        204: the caller's session counts as just authenticated. 400
+        ``REAUTHENTICATION_BAD_CREDENTIALS``: wrong password, nothing changed. 429
+        ``REAUTHENTICATION_RATE_LIMITED`` with ``Retry-After``: too many wrong ones for
+        this session lately. 403 ``SESSION_NOT_CURRENT``: a ``session_id`` that is not
+        the caller's (only the session that proves it is re-authenticated).
+        """
+        return reauthenticate_router(self, get_user_manager)
+
     def get_admin_router(self, is_admin: AdminPredicate) -> APIRouter:
         """Routes for admins over any user's sessions; ``is_admin(session)`` decides who."""
         return admin_router(self, is_admin)
@@ -479,6 +588,13 @@ class SessionManager:
             await hook(*args)
         except Exception:
             logger.exception("session hook %s failed; the change it reports stands", hook.__name__)
+
+
+def _rule(max_age: timedelta | float, name: str) -> RecentAuthentication:
+    try:
+        return RecentAuthentication(max_age)
+    except ConfigurationError as exc:  # name the setting the caller passed
+        raise ConfigurationError(str(exc).replace("max_age", name, 1)) from None
 
 
 def _audit_fields(session: Session) -> dict[str, str]:

@@ -31,6 +31,7 @@ loader that drifted from what the store writes fails the run.
     .venv/bin/python benchmarks/bench_stores.py --quick   # smoke run: small sizes
     .venv/bin/python benchmarks/bench_stores.py --ids     # the user id comparison only
     .venv/bin/python benchmarks/bench_stores.py --refresh # create/resolve/refresh, rotation on/off
+    .venv/bin/python benchmarks/bench_stores.py --devices # resolve, device names on/off
 
 Needs PostgreSQL on 127.0.0.1:5432 (database ``test``) and Redis on 127.0.0.1:6379 (or
 ``ASGI_KIT_TEST_POSTGRES_URL`` / ``ASGI_KIT_TEST_REDIS_URL``); every table and key it makes
@@ -72,6 +73,7 @@ from asgi_kit import (
     SQLAlchemySessionDatabase,
     TokenRefresher,
     UserId,
+    describe_device,
     token_digest,
     utcnow,
 )
@@ -464,6 +466,61 @@ async def compare_rotation(tmp: Path, n: int) -> None:
         print(f"| {kind} | {on / off:.3f}{flag} | {on:,.1f} | {off:,.1f} |", flush=True)
 
 
+#: Real user agents (desktop, phone, tablet, bot) for the device-name comparison.
+AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+)
+
+
+async def devices(kind: str, tmp: Path, n: int) -> tuple[float, float]:
+    """Median resolve latency of sessions with a device name and of sessions without.
+
+    Both kinds are created the same way but one gets ``describe_device`` of its user agent,
+    as ``SessionManager.login`` does once per session; they live interleaved in one store,
+    and resolves alternate between them. Returns (on, off).
+    """
+    async with open_kind(kind, tmp) as opened:
+        resolver = SessionResolver(opened.store, touch_interval=NO_TOUCH)
+        on, off = [], []
+        for i in range(n):
+            agent = AGENTS[i % len(AGENTS)]
+            session, token = new_session(uuid.uuid4())
+            on.append((session.replace(user_agent=agent, device=describe_device(agent)), token))
+            plain, token = new_session(uuid.uuid4())
+            off.append((plain.replace(user_agent=agent), token))
+        await opened.load([s for pair in zip(on, off, strict=True) for s, _ in pair])
+
+        async def named(pair: tuple[str, str]) -> None:
+            session = await resolver.resolve(pair[0])
+            assert session is not None
+            assert session.device is not None
+
+        async def unnamed(pair: tuple[str, str]) -> None:
+            session = await resolver.resolve(pair[1])
+            assert session is not None
+            assert session.device is None
+
+        pairs = [(a, b) for (_, a), (_, b) in zip(on, off, strict=True)]
+        random.shuffle(pairs)
+        await alternating(named, unnamed, pairs[:50])  # warm-up
+        return await alternating(named, unnamed, pairs)
+
+
+async def compare_devices(tmp: Path, n: int) -> None:
+    """``--devices``: the table of ``devices`` for every store."""
+    print(f"\n## Resolve: device names on vs off (medians in µs, {n:,} sessions each)\n")
+    print("| store | on / off | with `device` | without |")
+    print("|---|---|---|---|", flush=True)
+    for kind in KINDS:
+        on, off = await devices(kind, tmp, n)
+        print(f"| {kind} | {on / off:.3f} | {on:,.1f} | {off:,.1f} |", flush=True)
+
+
 async def refresh_parts(tmp: Path, n: int) -> None:
     """``--refresh``: create, resolve and refresh medians, then rotation on vs off."""
     print("## Refresh (medians in µs)\n")
@@ -486,7 +543,7 @@ def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-async def main(quick: bool, ids_only: bool, refresh_only: bool) -> None:
+async def main(quick: bool, ids_only: bool, refresh_only: bool, devices_only: bool) -> None:
     n = 300 if quick else 3000
     big = 20_000 if quick else 1_000_000
     print(f"# Session stores ({'--quick' if quick else 'full run'}; medians in µs)\n")
@@ -501,6 +558,9 @@ async def main(quick: bool, ids_only: bool, refresh_only: bool) -> None:
             return
         if refresh_only:
             await refresh_parts(tmp, n)
+            return
+        if devices_only:
+            await compare_devices(tmp, n)
             return
         head = [
             "store",
@@ -529,6 +589,7 @@ async def main(quick: bool, ids_only: bool, refresh_only: bool) -> None:
             print(f"| {kind} | " + " | ".join(cells) + f" | {label} | {ratio} |", flush=True)
         await compare_user_ids(tmp, n)
         await compare_rotation(tmp, n)
+        await compare_devices(tmp, n)
 
         print(f"\n## Resolve latency: 1,000 sessions vs {big:,} (medians in µs)\n", flush=True)
         filler = make_filler(big)
@@ -553,5 +614,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--refresh", action="store_true", help="only create/resolve/refresh and rotation on/off"
     )
+    parser.add_argument(
+        "--devices", action="store_true", help="only resolve with device names on vs off"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.ids, args.refresh))
+    asyncio.run(main(args.quick, args.ids, args.refresh, args.devices))

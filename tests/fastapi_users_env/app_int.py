@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport, CookieTransport
 from fastapi_users.db import SQLAlchemyBaseUserTable, SQLAlchemyUserDatabase
@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from asgi_kit import (
     BearerAuthMiddleware,
+    RecentAuthentication,
     Session,
     SessionCookie,
     SQLAlchemySessionDatabase,
@@ -74,6 +75,8 @@ manager = SessionManager(
     # a refresh token used twice (a copy of it, stolen) ends the session.
     access_token_lifetime=900,
     refresh_secret=REFRESH_SECRET,
+    # Log out everywhere (DELETE /auth/sessions) asks for a sign-in within 10 minutes.
+    revoke_all_max_age=600,
 )
 
 
@@ -136,6 +139,16 @@ cookie_backend: AuthenticationBackend[User, int] = AuthenticationBackend(
 )
 users = FastAPIUsers[User, int](get_user_manager, [auth_backend, cookie_backend])
 current_active_user = users.current_user(active=True)
+# Changing an account (PATCH /users/me: e-mail, password; an admin's PATCH or DELETE) asks
+# for a sign-in within 10 minutes (RFC 9470 step-up; reading it does not): older sessions
+# get 401 REAUTHENTICATION_REQUIRED until POST /auth/sessions/reauthenticate {"password"}.
+recent_sign_in = RecentAuthentication(600)
+
+
+async def changes_need_a_recent_sign_in(request: Request) -> None:
+    answer = None if request.method in ("GET", "HEAD") else recent_sign_in.check(request)
+    if answer is not None:
+        raise HTTPException(answer.status, answer.detail, answer.headers)
 
 
 async def is_superuser(session: Session) -> bool:
@@ -163,8 +176,14 @@ app.include_router(users.get_auth_router(auth_backend), prefix="/auth", tags=["a
 app.include_router(users.get_auth_router(cookie_backend), prefix="/auth/cookie", tags=["auth"])
 app.include_router(users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
 app.include_router(users.get_reset_password_router(), prefix="/auth", tags=["auth"])
-app.include_router(users.get_users_router(UserRead, UserUpdate), prefix="/users", tags=["users"])
+app.include_router(
+    users.get_users_router(UserRead, UserUpdate),
+    prefix="/users",
+    tags=["users"],
+    dependencies=[Depends(changes_need_a_recent_sign_in)],
+)
 app.include_router(manager.router, prefix="/auth/sessions")
+app.include_router(manager.get_reauthenticate_router(get_user_manager), prefix="/auth/sessions")
 app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessions")
 
 

@@ -259,6 +259,7 @@ async def scenario() -> None:
         # Browsers: FastAPI Users' CookieTransport with the same strategy and sessions.
         await check_cookie_transport(http, auth, status, phone)
         await check_refresh_tokens(http, auth, status, manager)
+        await check_step_up(http, auth, status, manager)
 
         # A burst: 50 simultaneous logins (10 users x 5), each a 200 within a few seconds.
         burst_users = [f"burst{i}@example.com" for i in range(10)]
@@ -478,6 +479,53 @@ async def check_refresh_tokens(http: Any, auth: Any, status: Any, manager: Any) 
     )
     expect(ended["detail"] == "REFRESH_TOKEN_INVALID", f"after logout: {ended}")
     ok("logout (either transport) ends the session: its refresh token is refused")
+
+
+async def check_step_up(http: Any, auth: Any, status: Any, manager: Any) -> None:
+    """Account changes and "log out everywhere" ask for a recent sign-in (RFC 9470)."""
+    from datetime import datetime, timedelta, timezone
+
+    from asgi_kit import Session, generate_token
+
+    http.cookies.clear()
+    email = "stepup@example.com"
+    await status("POST", "/auth/register", 201, json={"email": email, "password": PASSWORD})
+    form = {"username": email, "password": PASSWORD}
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    agent = {"User-Agent": firefox}
+    fresh = (await http.post("/auth/login", data=form, headers=agent)).json()["access_token"]
+    me = await status("GET", "/users/me", 200, headers=auth(fresh))
+    await status("PATCH", "/users/me", 200, headers=auth(fresh), json={"is_verified": False})
+    listed = await status("GET", "/auth/sessions", 200, headers=auth(fresh))
+    device = listed[0]["device"]
+    expect(device["label"] == "Firefox on Windows", f"the login's device: {device}")
+    ok("a fresh login may change its account; its session lists device 'Firefox on Windows'")
+
+    # A session whose user signed in an hour ago (written to the app's own store).
+    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    token = generate_token()
+    old = Session(user_id=me["id"], token=token, created_at=hour_ago)
+    await manager.session_db.create(old)
+    await status("GET", "/users/me", 200, headers=auth(token))
+    response = await http.patch("/users/me", headers=auth(token), json={"password": "new pass 1"})
+    expect(response.status_code == 401, f"a stale PATCH: {response.status_code} {response.text}")
+    expect(response.json() == {"detail": "REAUTHENTICATION_REQUIRED"}, response.text)
+    challenge = response.headers["www-authenticate"]
+    expected = 'Bearer error="insufficient_user_authentication", error_description='
+    expect(challenge.startswith(expected) and challenge.endswith('max_age="600"'), challenge)
+    await status("DELETE", "/auth/sessions", 401, headers=auth(token))
+    ok("an hour-old sign-in may read its account but not change it: 401 with RFC 9470's challenge")
+
+    reauth = "/auth/sessions/reauthenticate"
+    await status("POST", reauth, 400, headers=auth(token), json={"password": "wrong"})
+    await status("POST", reauth, 204, headers=auth(token), json={"password": PASSWORD})
+    await status("PATCH", "/users/me", 200, headers=auth(token), json={"is_verified": False})
+    ok("POST /auth/sessions/reauthenticate checks the password with the user manager's own")
+    ok("authenticate (400 when wrong), then the same session may change its account")
+
+    await status("DELETE", "/auth/sessions", 204, headers=auth(token))
+    await status("GET", "/users/me", 401, headers=auth(fresh))
+    ok("and log out everywhere")
 
 
 def main() -> int:

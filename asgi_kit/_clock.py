@@ -63,8 +63,9 @@ def duration_setting(value: timedelta | float, name: str, *, zero: bool = False)
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         raise ConfigurationError(f"{name} must be seconds or a timedelta, got {value!r}")
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")) or seconds < 0:
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
         raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
-    if seconds == 0 and not zero:
-        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not zero):
+        least = "must not be negative" if zero else "must be positive"
+        raise ConfigurationError(f"{name} {least}, got {value!r}")
     return timedelta(seconds=seconds)

@@ -409,6 +409,10 @@ def test_log_out_everywhere_asks_a_recent_sign_in_only_when_configured(
     assert r.json() == {"detail": "REAUTHENTICATION_REQUIRED"}
     assert r.headers["www-authenticate"] == CHALLENGE.format(600)
     assert len(asyncio.run(store.list_for_user(alice.id))) == 2  # nothing ended
+    # Logging the other devices out could lock the user out just as well: asked too.
+    r = client.delete("/auth/sessions", params={"keep_current": "true"}, headers=bearer(token))
+    assert r.status_code == 401
+    assert len(asyncio.run(store.list_for_user(alice.id))) == 2
     r = client.post(REAUTH, json={"password": PASSWORD}, headers=bearer(token))
     assert r.status_code == 204
     assert client.delete("/auth/sessions", headers=bearer(token)).status_code == 204

@@ -116,7 +116,8 @@ class SessionManager:
     (``EndReason.TOKEN_REUSED``): two parties held it. ``refresh_secret`` signs refresh
     tokens (at least 32 bytes, the same on every instance; a list rotates it).
     ``revoke_all_max_age`` (seconds or a timedelta; off by default) makes ``DELETE
-    /auth/sessions`` (log out everywhere) a sensitive action: it answers 401
+    /auth/sessions`` (log out everywhere, and with ``keep_current`` log out the other
+    devices: either way a thief could sign the user out) a sensitive action: it answers 401
     ``REAUTHENTICATION_REQUIRED`` (RFC 9470) unless the caller's session proved who its
     user is that recently (``recent_authentication``, ``get_reauthenticate_router``).
     Hand the manager to ``BearerAuthMiddleware`` too: store and ``touch_interval`` are set here

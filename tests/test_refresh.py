@@ -253,11 +253,11 @@ def test_refresh_tokens_off_answers_unsupported_grant_type() -> None:
         ({"refresh_secret": "short"}, "too short"),
         ({"refresh_secret": [SECRET, b"x" * 31]}, "number 2 is too short"),
         ({"access_token_lifetime": 0}, "positive"),
-        ({"access_token_lifetime": -5}, "finite"),
+        ({"access_token_lifetime": -5}, "must be positive"),
         ({"access_token_lifetime": float("nan")}, "finite"),
         ({"access_token_lifetime": "300"}, "seconds or a timedelta"),
         ({"access_token_lifetime": True}, "seconds or a timedelta"),
-        ({"refresh_reuse_interval": -1}, "finite"),
+        ({"refresh_reuse_interval": -1}, "must not be negative"),
         ({"refresh_reuse_interval": float("inf")}, "finite"),
     ],
 )

@@ -1,5 +1,5 @@
-"""The demo app over HTTP (TestClient): login, refresh, /me, sessions, the admin router,
-files, page."""
+"""The demo app over HTTP (TestClient): login, refresh, /me, sessions (device names, and
+the password again to log out everywhere), the admin router, files, page."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import re
 import stat
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from asgi_kit import ConfigurationError
 from examples.demo import accounts as accounts_module
 from examples.demo.app import create_app
 from examples.demo.files import is_safe_path
@@ -41,6 +44,10 @@ ELSEWHERE = {"Origin": "http://127.0.0.1:9999"}
 BOB = "b0b00000-0000-4000-8000-000000000002"
 LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Version/17.5 Mobile Safari/604.1"
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+REAUTHENTICATE = "/auth/sessions/reauthenticate"
 
 
 @pytest.fixture(scope="module")
@@ -355,6 +362,7 @@ def test_a_login_from_another_origin_is_refused(demo: TestClient) -> None:
         ("POST", "/auth/logout"),
         ("POST", "/auth/sessions/{session_id}"),
         ("POST", "/auth/sessions"),
+        ("POST", REAUTHENTICATE),
     ],
 )
 def test_the_cookie_changes_state_only_from_the_pages_origin(
@@ -438,6 +446,132 @@ def test_log_out_other_devices_then_everywhere(demo: TestClient) -> None:
     assert [demo.get("/me", headers=bearer(t)).status_code for t in tokens] == [200, 401, 401]
     assert demo.delete("/auth/sessions", headers=keep).status_code == 204
     assert demo.get("/me", headers=keep).status_code == 401
+
+
+def test_sessions_are_listed_with_their_device_names(demo: TestClient) -> None:
+    laptop = sign_in(demo, user_agent=FIREFOX_ON_WINDOWS)
+    sign_in(demo, user_agent=PHONE)
+    listed = demo.get("/auth/sessions", headers=bearer(laptop)).json()
+    devices = [(s["device"]["label"], s["device"]["kind"], s["current"]) for s in listed]
+    assert devices == [
+        ("Safari on iPhone", "mobile", False),
+        ("Firefox on Windows", "desktop", True),
+    ]
+    assert all(sorted(s["device"]) == ["browser", "kind", "label", "os"] for s in listed)
+    assert all(s["authenticated_at"] == s["created_at"] for s in listed)  # the logins
+    admin = demo.get(f"/admin/sessions/users/{ALICE}", headers=bearer(laptop)).json()
+    assert [s["device"]["label"] for s in admin] == ["Safari on iPhone", "Firefox on Windows"]
+
+
+# ---- log out everywhere: the password again after REVOKE_ALL_MAX_AGE ---------------------
+
+STEP_UP_CHALLENGE = (
+    'Bearer error="insufficient_user_authentication", '
+    'error_description="A more recent authentication is required", max_age="1"'
+)
+
+
+def reauthenticate(client: TestClient, password: str, token: str | None = None) -> int:
+    """``POST /auth/sessions/reauthenticate`` with a bearer token, or as the page does."""
+    headers = SAME_ORIGIN if token is None else bearer(token)
+    return client.post(REAUTHENTICATE, json={"password": password}, headers=headers).status_code
+
+
+@pytest.fixture
+def step_up_demo(settings: Settings, accounts: accounts_module.Accounts) -> Iterator[TestClient]:
+    """The demo asking for the password to log out everywhere 1 s after a sign-in."""
+    quick = dataclasses.replace(settings, revoke_all_max_age=1)
+    with TestClient(create_app(quick, accounts)) as client:
+        yield client
+
+
+def test_log_out_everywhere_asks_for_the_password_after_a_while(
+    step_up_demo: TestClient,
+) -> None:
+    demo = step_up_demo
+    # An API client's session (a bearer token), then the page's (the cookie, same origin).
+    phone = sign_in(demo, "bob", user_agent=PHONE)
+    demo.post("/auth/login", data={"username": "bob", "password": "demo"}, headers=SAME_ORIGIN)
+    page_session = demo.get("/me").json()["session_id"]
+    assert page_session != demo.get("/me", headers=bearer(phone)).json()["session_id"]
+    time.sleep(1.1)  # past REVOKE_ALL_MAX_AGE
+
+    reply = demo.delete("/auth/sessions", headers=SAME_ORIGIN)
+    assert (reply.status_code, reply.json()) == (401, {"detail": "REAUTHENTICATION_REQUIRED"})
+    assert reply.headers["www-authenticate"] == STEP_UP_CHALLENGE
+    assert demo.get("/me").status_code == 200  # nothing ended: not the page's session...
+    assert demo.get("/me", headers=bearer(phone)).status_code == 200  # ...nor the phone's
+    assert demo.delete("/auth/sessions", headers=bearer(phone)).status_code == 401
+    # Log out other devices too: it ends every session but one.
+    others = demo.delete("/auth/sessions?keep_current=true", headers=SAME_ORIGIN)
+    assert (others.status_code, others.headers["www-authenticate"]) == (401, STEP_UP_CHALLENGE)
+    assert demo.get("/me", headers=bearer(phone)).status_code == 200
+
+    wrong = demo.post(REAUTHENTICATE, json={"password": "Demo"}, headers=SAME_ORIGIN)
+    assert (wrong.status_code, wrong.json()) == (
+        400,
+        {"detail": "REAUTHENTICATION_BAD_CREDENTIALS"},
+    )
+    assert demo.get("/me").status_code == 200  # a wrong password does not end the session
+    assert demo.delete("/auth/sessions", headers=SAME_ORIGIN).status_code == 401
+
+    right = demo.post(REAUTHENTICATE, json={"password": "demo"}, headers=SAME_ORIGIN)
+    assert right.status_code == 204, right.text
+    listed = {s["current"]: s for s in demo.get("/auth/sessions").json()}
+    mine, other = listed[True], listed[False]
+    assert mine["id"] == page_session
+    signed_in, proven = (
+        datetime.fromisoformat(mine[k]) for k in ("created_at", "authenticated_at")
+    )
+    assert proven > signed_in
+    assert other["authenticated_at"] == other["created_at"]  # this session's only
+    assert demo.delete("/auth/sessions", headers=SAME_ORIGIN).status_code == 204
+    assert demo.get("/me").status_code == 401
+    assert demo.get("/me", headers=bearer(phone)).status_code == 401  # every session ended
+
+
+def test_an_api_client_reauthenticates_with_its_bearer_token(step_up_demo: TestClient) -> None:
+    demo = step_up_demo
+    token, other = sign_in(demo, "alice"), sign_in(demo, "bob")
+    demo.cookies.clear()  # an API client keeps no cookies
+    time.sleep(1.1)
+    others = demo.get("/me", headers=bearer(other)).json()["session_id"]
+    body = {"password": "demo", "session_id": others}
+    reply = demo.post(REAUTHENTICATE, json=body, headers=bearer(token))
+    assert (reply.status_code, reply.json()) == (403, {"detail": "SESSION_NOT_CURRENT"})
+    assert reauthenticate(demo, "x", token) == 400
+    assert demo.post(REAUTHENTICATE, json={"password": "demo"}).status_code == 401  # no session
+    assert reauthenticate(demo, "demo", token) == 204
+    assert demo.delete("/auth/sessions", headers=bearer(token)).status_code == 204
+    assert demo.get("/me", headers=bearer(other)).status_code == 200  # bob's: not alice's
+
+
+def test_wrong_passwords_are_limited_per_session(demo: TestClient) -> None:
+    token = sign_in(demo, "bob")
+    assert [reauthenticate(demo, "guess", token) for _ in range(5)] == [400] * 5
+    reply = demo.post(REAUTHENTICATE, json={"password": "demo"}, headers=bearer(token))
+    assert (reply.status_code, reply.json()) == (429, {"detail": "REAUTHENTICATION_RATE_LIMITED"})
+    assert 800 < int(reply.headers["retry-after"]) <= 900  # 15 minutes from the first
+    assert demo.get("/me", headers=bearer(token)).status_code == 200  # still signed in
+    fresh = sign_in(demo, "bob")  # counted per session
+    assert reauthenticate(demo, "demo", fresh) == 204
+
+
+def test_the_user_manager_adapter_matches_fastapi_users() -> None:
+    """What ``POST /reauthenticate`` calls, shaped as FastAPI Users' ``BaseUserManager``."""
+    from fastapi.security import OAuth2PasswordRequestForm
+
+    users = accounts_module.AccountsUserManager(accounts_module.Accounts())
+    alice = anyio.run(users.get, users.parse_id(ALICE))
+    assert (str(alice.id), alice.email, alice.is_active) == (ALICE, "alice", True)
+    with pytest.raises(ValueError, match="hexadecimal UUID"):
+        users.parse_id("not-a-uuid")
+    with pytest.raises(LookupError):
+        anyio.run(users.get, users.parse_id("00000000-0000-4000-8000-000000000009"))
+    form = OAuth2PasswordRequestForm(username="alice", password="demo")
+    assert anyio.run(users.authenticate, form) == alice
+    wrong = OAuth2PasswordRequestForm(username="alice", password="nope")
+    assert anyio.run(users.authenticate, wrong) is None
 
 
 # ---- the admin router --------------------------------------------------------------------
@@ -655,6 +789,13 @@ def test_page_is_served_without_external_assets(demo: TestClient) -> None:
     ):
         assert storage not in script  # the tokens stay in the HttpOnly cookies
     assert "innerHTML" not in script  # user agents are shown as text, never parsed as HTML
+    # Devices are named by the API (its "device" field), not by a parser in the page.
+    assert "session.device" in script
+    for parser in ("describeUserAgent", "deviceKind", "Safari", "Android", "iPhone"):
+        assert parser not in script
+    # Log out everywhere asks for the password in a dialog of the page, never window.prompt.
+    assert 'id="reauth-dialog"' in page.text
+    assert "prompt(" not in script
 
 
 # ---- settings, start-up and persistence ------------------------------------------------------
@@ -668,6 +809,7 @@ def test_settings_from_the_environment() -> None:
     assert Path(default.files_root) == SAMPLE_FILES
     assert (default.access_token_lifetime, default.refresh_reuse_interval) == (300, 10)
     assert (default.refresh_secret, default.refresh_secret_file) == ("", str(SECRET_FILE))
+    assert default.revoke_all_max_age == 300
     assert SECRET not in repr(Settings(refresh_secret=SECRET))
     custom = Settings.from_env(
         {
@@ -681,6 +823,7 @@ def test_settings_from_the_environment() -> None:
             "REFRESH_REUSE_INTERVAL": "0",
             "REFRESH_SECRET": SECRET,
             "REFRESH_SECRET_FILE": "/tmp/elsewhere",
+            "REVOKE_ALL_MAX_AGE": "60",
             "HOST": "::1",
             "PORT": "9000",
         }
@@ -693,7 +836,24 @@ def test_settings_from_the_environment() -> None:
     assert (custom.session_lifetime, custom.touch_interval) == (60, 1)
     assert (custom.access_token_lifetime, custom.refresh_reuse_interval) == (10, 0)
     assert (custom.refresh_secret, custom.refresh_secret_file) == (SECRET, "/tmp/elsewhere")
+    assert custom.revoke_all_max_age == 60
     assert custom.url == "http://[::1]:9000"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
+def test_a_revoke_all_max_age_that_is_no_duration_is_refused_at_start_up(
+    value: str, accounts: accounts_module.Accounts
+) -> None:
+    settings = Settings.from_env(
+        {"SESSION_STORE_URL": "memory://", "REFRESH_SECRET": SECRET, "REVOKE_ALL_MAX_AGE": value}
+    )
+    with pytest.raises(ConfigurationError, match="revoke_all_max_age"):
+        create_app(settings, accounts)
+
+
+def test_a_revoke_all_max_age_that_is_no_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="soon"):
+        Settings.from_env({"REVOKE_ALL_MAX_AGE": "soon"})
 
 
 def test_redact_and_sqlite_path() -> None:
@@ -718,6 +878,7 @@ def test_banner_shows_url_and_accounts(
     assert "memory://" in out
     assert "tokens         access 300 s, then refreshed (reuse interval 10 s)" in out
     assert "refresh secret REFRESH_SECRET" in out
+    assert "step-up        log out everywhere: password again 300 s after sign-in" in out
 
 
 def test_sessions_and_refresh_tokens_survive_a_restart_with_sqlite(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ The token lives in an HttpOnly cookie: the tests check the page's scripts cannot
 that tabs of one browser share it, and that a page of another origin cannot use it.
 A second demo with 4-second access tokens shows the page refreshing them quietly, and a
 copied refresh token, used elsewhere first, ending the session for both holders
-(``artifacts/token-reused.png``).
+(``artifacts/token-reused.png``). A third asks for the password again to log out
+everywhere 2 seconds after a sign-in (``artifacts/reauthenticate-prompt.png``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ IPHONE = (
 )
 TIMEOUT_MS = 15_000
 REFRESH = "/auth/sessions/refresh"
+REAUTHENTICATE = "/auth/sessions/reauthenticate"
+#: The page's word for each device kind of the API (static/app.js).
+KIND_WORDS = {
+    "desktop": "Computer",
+    "mobile": "Phone",
+    "tablet": "Tablet",
+    "bot": "Script or bot",
+    "unknown": "Unknown kind",
+}
+LIST_SESSIONS = "fetch('/auth/sessions').then(r => r.json())"
 
 
 def playwright_or_skip() -> ModuleType:
@@ -135,8 +146,10 @@ class Device:
 
     def _console(self, message: Any) -> None:
         # A 401 on purpose shows up as "Failed to load resource", and so does a refused
-        # refresh (400) of a session that ended; anything else is a bug.
-        refused = "status of 400" in message.text and message.location["url"].endswith(REFRESH)
+        # refresh (400) of a session that ended, or a wrong password typed again (400);
+        # anything else is a bug.
+        url = message.location["url"]
+        refused = "status of 400" in message.text and url.endswith((REFRESH, REAUTHENTICATE))
         if message.type == "error" and "status of 401" not in message.text and not refused:
             self.errors.append(message.text)
 
@@ -151,6 +164,12 @@ class Device:
 
     def rows(self) -> Any:
         return self.page.locator("#sessions-body tr")
+
+    def device_labels(self) -> tuple[str, list[str]]:
+        """The API's device labels of this browser's session and of the user's others."""
+        sessions = self.page.evaluate(LIST_SESSIONS)
+        (mine,) = [s["device"]["label"] for s in sessions if s["current"]]
+        return mine, [s["device"]["label"] for s in sessions if not s["current"]]
 
     def close(self) -> None:
         self.context.close()
@@ -192,10 +211,14 @@ def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[D
     laptop.page.click("#refresh")
     expect(laptop.rows()).to_have_count(2)
 
-    # "This device" marks the laptop's own row on the laptop, the phone's row on the phone.
+    # "This device" marks the laptop's own row on the laptop, the phone's row on the phone;
+    # each row is named as the API names its device.
+    laptop_label, _ = laptop.device_labels()
+    phone_label, _ = phone.device_labels()
+    assert phone_label == "Safari on iPhone"
     for device, mine, other in (
-        (laptop, "Headless Chrome on Linux", "Safari on iOS"),
-        (phone, "Safari on iOS", "Headless Chrome on Linux"),
+        (laptop, laptop_label, phone_label),
+        (phone, phone_label, laptop_label),
     ):
         current = device.page.locator("#sessions-body tr.current")
         expect(current).to_have_count(1)
@@ -214,7 +237,7 @@ def test_two_devices_one_revokes_the_other(sync_api: ModuleType, devices: list[D
 
     laptop.page.locator("#sessions-body tr:not(.current)").get_by_role("button").click()
     expect(laptop.rows()).to_have_count(1)
-    expect(laptop.page.locator("#notice")).to_contain_text("Revoked Safari on iOS")
+    expect(laptop.page.locator("#notice")).to_contain_text(f"Revoked {phone_label}")
 
     # The phone is not told; its next action finds the session gone: back to the login form.
     expect(phone.page.locator("#sessions-view")).to_be_visible()
@@ -245,38 +268,6 @@ def test_wrong_password_then_log_out_everywhere(
     expect(phone.page.locator("#login-view")).to_be_visible()
     laptop.page.click("#refresh")
     expect(laptop.page.locator("#login-view")).to_be_visible()
-
-
-USER_AGENTS = {
-    IPHONE: "Safari on iOS",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0": (
-        "Firefox on Windows"
-    ),
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.5 Safari/605.1.15": "Safari on macOS",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0": "Edge on Windows",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Mobile Safari/537.36": "Chrome on Android",
-    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36": "Chrome on ChromeOS",
-    "curl/8.5.0": "curl",
-    "python-httpx/0.28.1": "HTTPX",
-    "testclient": "Test client",
-    "": "Unknown device",
-    "SomeBot/1.0": "SomeBot",
-}
-
-
-def test_user_agent_parser(browser: Any, demo_url: str) -> None:
-    device = Device(browser, demo_url)
-    try:
-        shown = device.page.evaluate(
-            "agents => agents.map(ua => asgiKitDemo.describeUserAgent(ua))", list(USER_AGENTS)
-        )
-        assert dict(zip(USER_AGENTS, shown, strict=True)) == USER_AGENTS
-    finally:
-        device.close()
 
 
 # ---- the token in an HttpOnly cookie ---------------------------------------------------------
@@ -626,3 +617,100 @@ def test_a_copied_refresh_token_used_first_elsewhere_signs_both_out(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "token-reused.png"), full_page=True)
     assert "reason=token_reused" in quick_demo.log.read_text()  # the audit line, a WARNING
+
+
+# ---- log out everywhere: the password again after 2 seconds ------------------------------
+
+REVOKE_ALL_MAX_AGE = 2  # seconds after a sign-in that "Log out everywhere" needs no password
+
+
+@pytest.fixture(scope="module")
+def step_up_demo(sync_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo asking for the password again to log out everywhere after 2 seconds."""
+    settings = {"REVOKE_ALL_MAX_AGE": str(REVOKE_ALL_MAX_AGE)}
+    with running_demo(tmp_path_factory.mktemp("step-up-demo"), settings) as demo:
+        yield demo
+
+
+def test_log_out_everywhere_asks_for_the_password_again(
+    sync_api: ModuleType, browser: Any, step_up_demo: Demo
+) -> None:
+    expect = sync_api.expect
+    laptop = Device(browser, step_up_demo.url, viewport={"width": 1280, "height": 900})
+    phone = Device(browser, step_up_demo.url, user_agent=IPHONE)
+    try:
+        laptop.sign_in("bob")
+        phone.sign_in("bob")
+        laptop.page.click("#refresh")
+        expect(laptop.rows()).to_have_count(2)
+        # The page names each device as the API does, and says what kind it is.
+        sessions = laptop.page.evaluate(LIST_SESSIONS)
+        (mine,) = [s["device"] for s in sessions if s["current"]]
+        current = laptop.page.locator("#sessions-body tr.current")
+        expect(current.locator(".device-name")).to_contain_text(mine["label"])
+        expect(current.locator(".device-kind")).to_have_text(KIND_WORDS[mine["kind"]])
+        other = laptop.page.locator("#sessions-body tr:not(.current)")
+        expect(other.locator(".device-name")).to_have_text("Safari on iPhone")
+        expect(other.locator(".device-kind")).to_have_text("Phone")
+
+        answers: list[tuple[str, str, int]] = []  # what the demo answers the laptop from now
+        laptop.context.on(
+            "response",
+            lambda r: (
+                answers.append((r.request.method, r.url[len(step_up_demo.url) :], r.status))
+                if r.url.startswith(step_up_demo.url)
+                else None
+            ),
+        )
+        time.sleep(REVOKE_ALL_MAX_AGE + 0.5)  # the sign-in is no longer recent
+        page, dialog = laptop.page, laptop.page.get_by_role("dialog", name="Confirm it is you")
+
+        # Log out other devices asks for the password too; Escape changes nothing.
+        page.click("#logout-others")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("signs out every device but this one")
+        expect(page.locator("#reauth-password")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#logout-others")).to_be_enabled()
+        expect(laptop.rows()).to_have_count(2)
+
+        page.click("#logout-everywhere")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("signs out every device, this one included")
+        expect(page.locator("#reauth-submit")).to_have_text("Log out everywhere")
+        expect(dialog).to_contain_text(f"more than {REVOKE_ALL_MAX_AGE} s ago")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "reauthenticate-prompt.png"))
+        page.fill("#reauth-password", "wrong")
+        page.click("#reauth-submit")
+        expect(page.locator("#reauth-error")).to_have_text("Wrong password. Try again.")
+        expect(dialog).to_be_visible()
+        expect(page.locator("#reauth-password")).to_have_value("")
+        phone.page.click("#refresh")  # a wrong password ends nothing
+        expect(phone.rows()).to_have_count(2)
+
+        page.fill("#reauth-password", "demo")
+        page.press("#reauth-password", "Enter")
+        expect(page.locator("#login-view")).to_be_visible()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#notice")).to_have_text(
+            "You logged out everywhere, this device included."
+        )
+        phone.page.click("#refresh")  # the other browser's session ended too
+        expect(phone.page.locator("#login-view")).to_be_visible()
+        expect(phone.page.locator("#notice")).to_contain_text("Your session has ended")
+
+        changes = [a for a in answers if a[0] in ("POST", "DELETE")]
+        assert changes == [
+            ("DELETE", "/auth/sessions?keep_current=true", 401),  # then Escape
+            ("DELETE", "/auth/sessions", 401),
+            ("POST", REAUTHENTICATE, 400),
+            ("POST", REAUTHENTICATE, 204),
+            ("DELETE", "/auth/sessions", 204),  # tried again once
+        ]  # and no refresh: a 401 asking for the password is not an expired token
+        assert laptop.errors == []
+        assert phone.errors == []
+    finally:
+        laptop.close()
+        phone.close()

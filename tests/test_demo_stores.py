@@ -1,4 +1,5 @@
-"""``SESSION_STORE_URL`` switches the demo to PostgreSQL or Redis; sessions outlive a restart.
+"""``SESSION_STORE_URL`` switches the demo to PostgreSQL or Redis; sessions (their device
+names and re-authentications too) outlive a restart.
 
 Each store is private to this test: PostgreSQL's ``postgres`` database (the other store
 tests use ``test``) and Redis database 13; whatever the demo wrote is removed afterwards.
@@ -6,6 +7,7 @@ tests use ``test``) and Redis database 13; whatever the demo wrote is removed af
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,16 @@ def test_demo_on_a_server_store(url: str, server: tuple[str, Any], tmp_path: Pat
             new = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
             assert second.get("/me", headers=new).json()["session_id"] == signed_in["session_id"]
             assert second.get("/me", headers={"Authorization": f"Bearer {one}"}).status_code == 401
+            # The password again (step-up): the store moves authenticated_at, and keeps it.
+            (before,) = second.get("/auth/sessions", headers=new).json()
+            reauthenticate = "/auth/sessions/reauthenticate"
+            for password, status in (("nope", 400), ("demo", 204)):
+                reply = second.post(reauthenticate, json={"password": password}, headers=new)
+                assert reply.status_code == status, reply.text
+            (after,) = second.get("/auth/sessions", headers=new).json()
+            moved = [datetime.fromisoformat(s["authenticated_at"]) for s in (before, after)]
+            assert moved[1] > moved[0]
+            assert after["device"] == before["device"]
     finally:
         anyio.run(wipe, url)
 

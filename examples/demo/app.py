@@ -5,6 +5,8 @@ http://127.0.0.1:8000. Settings come from environment variables (``settings.Sett
 ``create_app(settings)`` builds an app for any of them, which is how the tests use it.
 Refresh tokens are on: access tokens last ``ACCESS_TOKEN_LIFETIME`` seconds, and the page
 renews them at ``POST /auth/sessions/refresh`` with its HttpOnly refresh cookie.
+"Log out everywhere" asks for the password again once the session's sign-in is older than
+``REVOKE_ALL_MAX_AGE`` seconds (RFC 9470 step-up, ``POST /auth/sessions/reauthenticate``).
 
 No ``from __future__ import annotations`` here: FastAPI reads the route signatures at
 run time, and they name dependencies local to the factories.
@@ -16,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
@@ -35,7 +36,7 @@ from asgi_kit import (
 )
 from fastapi_users.extensions.session_manager import SessionManager
 
-from .accounts import DEMO_PASSWORD, Account, Accounts
+from .accounts import DEMO_PASSWORD, Account, Accounts, AccountsUserManager
 from .files import FileCache, files_router
 from .page import add_page
 from .settings import KeptSecret, Settings, redact, sqlite_path
@@ -84,7 +85,7 @@ class LoginOut(BaseModel):
 class MeOut(BaseModel):
     """The caller of ``GET /me``: their account and the session they called with."""
 
-    user_id: UUID
+    user_id: str
     username: str | None
     is_admin: bool
     session_id: UUID
@@ -143,9 +144,7 @@ def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
         if from_other_origin(request):
             raise HTTPException(403, ErrorCode.CSRF_FAILED)
         credentials = await read_credentials(request)
-        account = await anyio.to_thread.run_sync(
-            accounts.verify, credentials.username, credentials.password
-        )
+        account = await accounts.verify_in_thread(credentials.username, credentials.password)
         if account is None:
             raise HTTPException(401, "LOGIN_BAD_CREDENTIALS", {"WWW-Authenticate": "Bearer"})
         session = await manager.login(request, account.id)
@@ -172,9 +171,9 @@ def auth_router(manager: SessionManager, accounts: Accounts) -> APIRouter:
 
     @router.get("/me", response_model=MeOut, summary="Who am I, and with which session?")
     async def me(session: Current) -> MeOut:
-        account = accounts.by_id.get(session.user_id)
+        account = accounts.of_user(session.user_id)
         return MeOut(
-            user_id=session.user_id,
+            user_id=str(session.user_id),
             username=account.username if account else None,
             is_admin=bool(account and account.is_admin),
             session_id=session.id,
@@ -197,7 +196,7 @@ def is_admin(accounts: Accounts) -> Callable[[Session], bool]:
     """The admin router's predicate: the session belongs to an admin account (alice)."""
 
     def check(session: Session) -> bool:
-        account = accounts.by_id.get(session.user_id)
+        account = accounts.of_user(session.user_id)
         return account is not None and account.is_admin
 
     return check
@@ -230,6 +229,8 @@ def banner(
         f"  file cache     {files.cache_dir} ({limits})",
         f"  tokens         {tokens}",
         f"  refresh secret {'REFRESH_SECRET' if kept is None else kept.path}",
+        f"  step-up        log out everywhere: password again {settings.revoke_all_max_age:g} s"
+        " after sign-in",
         f"  API docs       {settings.url}/docs",
     ]
     rule = "-" * max(len(line) for line in lines)
@@ -287,7 +288,13 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
         access_token_lifetime=settings.access_token_lifetime,
         refresh_reuse_interval=settings.refresh_reuse_interval,
         refresh_secret=secret,
+        revoke_all_max_age=settings.revoke_all_max_age,
     )
+    users = AccountsUserManager(accounts)
+
+    def get_user_manager() -> AccountsUserManager:
+        return users
+
     files = FileCache(
         settings.files_root,
         settings.files_cache_dir,
@@ -305,6 +312,7 @@ def create_app(settings: Settings | None = None, accounts: Accounts | None = Non
     app.add_exception_handler(StoreUnavailableError, store_unavailable_handler)
     app.include_router(auth_router(manager, accounts))
     app.include_router(manager.router, prefix="/auth/sessions")
+    app.include_router(manager.get_reauthenticate_router(get_user_manager), prefix="/auth/sessions")
     app.include_router(manager.get_admin_router(is_admin(accounts)), prefix="/admin/sessions")
     app.include_router(files_router(files))
     add_page(app)

@@ -38,6 +38,8 @@ class Settings:
     | ``REFRESH_SECRET`` | unset: a random secret, made at the first start-up and kept in |
     | | ``REFRESH_SECRET_FILE`` so that refresh tokens outlive a restart; at least 32 bytes |
     | ``REFRESH_SECRET_FILE`` | ``<repo>/demo-data/refresh-secret`` (mode 0600) |
+    | ``REVOKE_ALL_MAX_AGE`` | ``300`` seconds after a sign-in (or a password typed again) |
+    | | within which logging devices out needs no password (RFC 9470 step-up) |
     | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8000`` (as ``dev.py``; shown in the banner) |
     """
 
@@ -53,6 +55,7 @@ class Settings:
     #: Empty: the secret kept in ``refresh_secret_file`` (see ``KeptSecret``).
     refresh_secret: str = field(default="", repr=False)
     refresh_secret_file: str = str(SECRET_FILE)
+    revoke_all_max_age: float = 300
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -79,6 +82,7 @@ class Settings:
             ),
             refresh_secret=env.get("REFRESH_SECRET") or d.refresh_secret,
             refresh_secret_file=env.get("REFRESH_SECRET_FILE") or d.refresh_secret_file,
+            revoke_all_max_age=float(env.get("REVOKE_ALL_MAX_AGE") or d.revoke_all_max_age),
             host=env.get("HOST") or d.host,
             port=int(env.get("PORT") or d.port),
         )

@@ -4,6 +4,10 @@
 // injected script could not carry it off. All tabs of one browser share the session.
 // The access token is short-lived: before it expires the page renews it at
 // /auth/sessions/refresh, whose HttpOnly refresh cookie the browser sends there only.
+// Devices are named by the server ("Firefox on Windows", and a kind): the page shows them.
+// "Log out everywhere" (or "other devices") may answer that it needs a recent sign-in
+// (RFC 9470): the page then asks for the password in a dialog, posts it to
+// /auth/sessions/reauthenticate, and tries once more.
 "use strict";
 
 (() => {
@@ -26,63 +30,22 @@
   let refreshDue = false; // the timer fired while the page was hidden
   let refreshing = null; // the refresh in flight, shared by every caller
 
-  // ---- user agents: "Browser on OS" -------------------------------------------------
-
-  const BROWSERS = [
-    [/\bEdg(?:e|A|iOS)?\//, "Edge"],
-    [/\b(?:OPR|Opera)\//, "Opera"],
-    [/\bSamsungBrowser\//, "Samsung Internet"],
-    [/\b(?:Firefox|FxiOS)\//, "Firefox"],
-    [/\bHeadlessChrome\//, "Headless Chrome"],
-    [/\b(?:Chrome|CriOS|Chromium)\//, "Chrome"],
-    [/\bVersion\/[\d.]+.*\bSafari\//, "Safari"],
-    [/^curl\//, "curl"],
-    [/^python-httpx2?\//, "HTTPX"],
-    [/^python-requests\//, "Requests"],
-    [/^Wget\//, "Wget"],
-    [/^testclient$/, "Test client"],
-  ];
-  const SYSTEMS = [
-    [/\b(?:iPhone|iPad|iPod)\b/, "iOS"],
-    [/\bAndroid\b/, "Android"],
-    [/\bCrOS\b/, "ChromeOS"],
-    [/\bWindows\b/, "Windows"],
-    [/\b(?:Macintosh|Mac OS X)\b/, "macOS"],
-    [/\bLinux\b/, "Linux"],
-  ];
-
-  function firstMatch(table, text) {
-    const hit = table.find(([pattern]) => pattern.test(text));
-    return hit ? hit[1] : null;
-  }
-
-  /** "Chrome on Linux", "Safari on iOS", "curl"… from a User-Agent header. */
-  function describeUserAgent(userAgent) {
-    const ua = (userAgent || "").trim();
-    if (!ua) return "Unknown device";
-    const browser = firstMatch(BROWSERS, ua);
-    const system = firstMatch(SYSTEMS, ua);
-    if (browser && system) return `${browser} on ${system}`;
-    if (browser) return browser;
-    if (system) return `Browser on ${system}`;
-    return ua.split(/[\s/(]/)[0].slice(0, 40) || "Unknown device";
-  }
-
-  function deviceKind(userAgent) {
-    const ua = userAgent || "";
-    if (/\biPad\b|\bTablet\b/.test(ua)) return "tablet";
-    if (/\b(?:iPhone|iPod|Mobile)\b/.test(ua)) return "phone";
-    if (/^(?:curl|Wget|python-|testclient)/.test(ua) || !/Mozilla\//.test(ua)) return "terminal";
-    return "desktop";
-  }
-
   // ---- small DOM helpers ----------------------------------------------------------
 
+  // By the API's device kind: desktop, mobile, tablet, bot (curl, scripts) or unknown.
   const ICONS = {
     desktop: "M3 4h18v12H3zM8 20h8M12 16v4",
-    phone: "M7 2h10v20H7zM11 18h2",
+    mobile: "M7 2h10v20H7zM11 18h2",
     tablet: "M4 3h16v18H4zM11 18h2",
-    terminal: "M3 4h18v16H3zM7 9l3 3-3 3M12 15h5",
+    bot: "M3 4h18v16H3zM7 9l3 3-3 3M12 15h5",
+    unknown: "M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18zM9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .9-1 1.6V14M12 17v.5",
+  };
+  const KIND_WORDS = {
+    desktop: "Computer",
+    mobile: "Phone",
+    tablet: "Tablet",
+    bot: "Script or bot",
+    unknown: "Unknown kind",
   };
 
   function icon(kind) {
@@ -92,7 +55,7 @@
     svg.setAttribute("class", "device-icon");
     svg.setAttribute("aria-hidden", "true");
     const path = document.createElementNS(ns, "path");
-    path.setAttribute("d", ICONS[kind] || ICONS.desktop);
+    path.setAttribute("d", ICONS[kind] || ICONS.unknown);
     svg.append(path);
     return svg;
   }
@@ -128,6 +91,13 @@
     return el("time", { datetime: iso, title: iso ? new Date(iso).toLocaleString() : "", text: ago(iso) });
   }
 
+  /** "40 s", "5 min", "2 h" for a number of seconds. */
+  function duration(seconds) {
+    if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+    if (seconds < 3600) return `${Math.ceil(seconds / 60)} min`;
+    return `${Math.ceil(seconds / 3600)} h`;
+  }
+
   function formatBytes(n) {
     if (n === null || n === undefined) return "–";
     if (n < 1024) return `${n} B`;
@@ -142,6 +112,14 @@
 
   class SessionEnded extends Error {}
 
+  /** A 401 asking for a more recent sign-in: the session is fine, the action wants more. */
+  class ReauthenticationRequired extends Error {
+    constructor(maxAge) {
+      super("this needs a recent sign-in");
+      this.maxAge = maxAge; // seconds (the challenge's max_age), or null
+    }
+  }
+
   function describeError(data, response) {
     const detail = data && data.detail;
     if (typeof detail === "string") return detail;
@@ -154,10 +132,24 @@
   }
 
   /**
+   * The max_age (seconds, or null) when a 401 asks for a more recent sign-in (RFC 9470:
+   * error="insufficient_user_authentication"), else undefined. No refresh helps there.
+   */
+  function stepUpChallenge(response, data) {
+    const challenge = response.headers.get("WWW-Authenticate") || "";
+    const asked = /\berror="insufficient_user_authentication"/.test(challenge)
+      || (data && data.detail === "REAUTHENTICATION_REQUIRED");
+    if (!asked) return undefined;
+    const maxAge = /\bmax_age="?(\d+)/.exec(challenge);
+    return maxAge ? Number(maxAge[1]) : null;
+  }
+
+  /**
    * Call the API. The browser adds the session cookie (same origin only) and, on a POST or
    * DELETE, the Origin header the server checks. A 401 that refused the token gets one
-   * refresh and one more try: the access token may just have expired. Any other 401 means
-   * there is no session (any more).
+   * refresh and one more try: the access token may just have expired. A 401 asking for a
+   * recent sign-in throws ReauthenticationRequired (the session is fine). Any other 401
+   * means there is no session (any more).
    */
   async function api(method, path, init = {}, retry = true) {
     const headers = { Accept: "application/json", ...(init.headers || {}) };
@@ -169,6 +161,7 @@
       ...init,
       headers,
     });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (response.status === 401) {
       // Refreshing after any refused token, not only an expired one: if someone else used a
       // copy of the refresh token first, this device's token was rotated out, and only its
@@ -177,13 +170,15 @@
         await refreshTokens(); // throws SessionEnded if the session is over
         return api(method, path, init, false);
       }
+      const maxAge = stepUpChallenge(response, data);
+      if (maxAge !== undefined) throw new ReauthenticationRequired(maxAge);
       endSession(me ? SESSION_ENDED : "");
       throw new SessionEnded("session ended");
     }
-    const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
       const error = new Error(describeError(data, response));
       error.status = response.status;
+      error.retryAfter = Number(response.headers.get("Retry-After")) || null;
       throw error;
     }
     return data;
@@ -264,6 +259,7 @@
   function showLogin(message) {
     stopPolling();
     cancelRefresh();
+    if ($("reauth-dialog").open) $("reauth-dialog").close(); // its promise says "cancelled"
     $("sessions-view").hidden = true;
     $("whoami").hidden = true;
     $("login-view").hidden = false;
@@ -301,13 +297,16 @@
   // ---- your sessions ------------------------------------------------------------------
 
   function deviceCell(session) {
-    const name = el("div", { className: "device-name", text: describeUserAgent(session.user_agent) });
+    const { label, kind } = session.device;
+    const name = el("div", { className: "device-name", text: label });
     if (session.current) name.append(" ", el("span", { className: "badge badge-current", text: "This device" }));
     return el("td", { className: "device" },
-      icon(deviceKind(session.user_agent)),
+      icon(kind),
       el("div", {},
         name,
-        el("div", { className: "device-ua", title: session.user_agent || "", text: session.user_agent || "no user agent" })));
+        el("div", { className: "device-ua", title: session.user_agent || "" },
+          el("span", { className: "device-kind", text: KIND_WORDS[kind] || KIND_WORDS.unknown }),
+          ` · ${session.user_agent || "no user agent"}`)));
   }
 
   function sessionRow(session, onRevoke) {
@@ -316,7 +315,7 @@
       type: "button",
       className: session.current ? "btn btn-small" : "btn btn-small btn-danger-outline",
       text: label,
-      "aria-label": `${label} ${describeUserAgent(session.user_agent)}`,
+      "aria-label": `${label} ${session.device.label}`,
     });
     button.addEventListener("click", () => act(button, () => onRevoke(session)));
     return el("tr", { className: session.current ? "current" : null, dataset: { sessionId: session.id } },
@@ -347,8 +346,103 @@
       return;
     }
     await api("DELETE", `/auth/sessions/${encodeURIComponent(session.id)}`);
-    notify(`Revoked ${describeUserAgent(session.user_agent)}. That device is signed out on its next request.`, "success");
+    notify(`Revoked ${session.device.label}. That device is signed out on its next request.`, "success");
     await refreshAll();
+  }
+
+  // ---- logging out devices, with the password again if the sign-in is not recent -------
+
+  const EVERYWHERE = {
+    button: "Log out everywhere",
+    effect: "Log out everywhere signs out every device, this one included.",
+  };
+  const OTHERS = {
+    button: "Log out other devices",
+    effect: "Log out other devices signs out every device but this one.",
+  };
+  let passwordAsked = null; // resolves the open password prompt's promise
+
+  async function logOutEverywhere() {
+    if (!(await withRecentSignIn(EVERYWHERE, () => api("DELETE", "/auth/sessions")))) return;
+    endSession("You logged out everywhere, this device included.");
+  }
+
+  async function logOutOthers() {
+    const endOthers = () => api("DELETE", "/auth/sessions?keep_current=true");
+    if (!(await withRecentSignIn(OTHERS, endOthers))) return;
+    notify("Logged out of every other device.", "success");
+    await refreshAll();
+  }
+
+  /**
+   * Run work (a change the server may keep for a recent sign-in); if it asks for one, ask
+   * for the password and run work once more. False when the user cancelled.
+   */
+  async function withRecentSignIn(action, work) {
+    try {
+      await work();
+    } catch (error) {
+      if (!(error instanceof ReauthenticationRequired)) throw error;
+      if (!(await askPassword(error.maxAge, action))) return false; // or the session ended
+      await work(); // once: this session's sign-in is fresh now
+    }
+    return true;
+  }
+
+  /** Open the password dialog; resolves true once the server took the password, else false. */
+  function askPassword(maxAge, action) {
+    const dialog = $("reauth-dialog");
+    $("reauth-effect").textContent = action.effect;
+    $("reauth-submit").textContent = action.button;
+    $("reauth-why").textContent = maxAge
+      ? `You signed in here more than ${duration(maxAge)} ago. Enter your password to confirm it is you.`
+      : "Enter your password to confirm it is you.";
+    $("reauth-username").value = (me && me.username) || "";
+    $("reauth-password").value = "";
+    showPasswordError("");
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("reauth-password").focus();
+    return new Promise((resolve) => { passwordAsked = resolve; });
+  }
+
+  function showPasswordError(message) {
+    $("reauth-error").textContent = message;
+    $("reauth-error").hidden = !message;
+  }
+
+  /**
+   * Post the password to /auth/sessions/reauthenticate, as every change: the cookie, JSON,
+   * and the Origin header the browser adds. 204 closes the dialog; 400 and 429 say why not.
+   */
+  async function submitPassword(event) {
+    event.preventDefault();
+    const password = $("reauth-password").value;
+    if (!password) { showPasswordError("Enter your password."); return; }
+    const submit = $("reauth-submit");
+    submit.disabled = true;
+    try {
+      await api("POST", "/auth/sessions/reauthenticate", {
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ password }),
+      });
+      $("reauth-dialog").close("confirmed");
+    } catch (error) {
+      if (error instanceof SessionEnded) return; // showLogin closed the dialog
+      showPasswordError(error.status === 400 ? "Wrong password. Try again."
+        : error.status === 429 ? `Too many wrong passwords. Try again in ${duration(error.retryAfter || 60)}.`
+        : `Could not check the password: ${error.message}`);
+      $("reauth-password").value = "";
+      $("reauth-password").focus();
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  function passwordDialogClosed() {
+    const resolve = passwordAsked;
+    passwordAsked = null;
+    if (resolve) resolve($("reauth-dialog").returnValue === "confirmed");
   }
 
   // ---- admin: every user's sessions ---------------------------------------------------
@@ -379,9 +473,9 @@
         notify(`Revoked a session of ${account.username}.`, "success");
         await refreshAll();
       }));
-      const name = el("span", { text: describeUserAgent(s.user_agent) });
+      const name = el("span", { text: s.device.label, title: KIND_WORDS[s.device.kind] || KIND_WORDS.unknown });
       return el("li", {},
-        icon(deviceKind(s.user_agent)),
+        icon(s.device.kind),
         el("span", { className: "admin-device" }, name,
           s.current ? el("span", { className: "badge badge-current", text: "This device" }) : null),
         el("span", { className: "muted" }, when(s.last_seen_at)),
@@ -501,15 +595,11 @@
     $("login-form").addEventListener("submit", login);
     $("refresh").addEventListener("click", (e) => act(e.currentTarget, refreshAll));
     $("logout").addEventListener("click", (e) => act(e.currentTarget, logOut));
-    $("logout-others").addEventListener("click", (e) => act(e.currentTarget, async () => {
-      await api("DELETE", "/auth/sessions?keep_current=true");
-      notify("Logged out of every other device.", "success");
-      await refreshAll();
-    }));
-    $("logout-everywhere").addEventListener("click", (e) => act(e.currentTarget, async () => {
-      await api("DELETE", "/auth/sessions");
-      endSession("You logged out everywhere, this device included.");
-    }));
+    $("logout-others").addEventListener("click", (e) => act(e.currentTarget, logOutOthers));
+    $("logout-everywhere").addEventListener("click", (e) => act(e.currentTarget, logOutEverywhere));
+    $("reauth-form").addEventListener("submit", submitPassword);
+    $("reauth-cancel").addEventListener("click", () => $("reauth-dialog").close());
+    $("reauth-dialog").addEventListener("close", passwordDialogClosed);
     document.addEventListener("visibilitychange", () => {
       if (me && document.visibilityState === "visible") {
         act(null, async () => {
@@ -529,6 +619,5 @@
     }
   }
 
-  window.asgiKitDemo = { describeUserAgent, deviceKind };
   document.addEventListener("DOMContentLoaded", start);
 })();

@@ -41,9 +41,10 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ._device import Device, user_agent_field
+from ._user_agent_rules import Found, builtin_found
 
 if TYPE_CHECKING:
     from ua_parser import Result
@@ -103,43 +104,8 @@ _TOOLS = frozenset(
     | {"go-http-client", "apache-httpclient", "java", "libwww-perl", "postmanruntime"}
     | {"node-fetch", "axios", "httpie", "scrapy"}
 )
-# A bot word ending a name that starts a token: each token is tried once, from its start.
-_BOT = re.compile(
-    r"(?<![\w.-])([\w.-]{0,40}?(?:bot|crawler|spider|slurp))(?![a-z])(?:/(\d+))?", re.I
-)
-_BROWSERS = [  # the first match names the browser: Edge, Opera, Samsung... say Chrome too
-    (re.compile(r"Edg(?:e|A|iOS)?/(\d+)"), "Edge"),
-    (re.compile(r"SamsungBrowser/(\d+)"), "Samsung Internet"),
-    (re.compile(r"(?:OPR|OPiOS)/(\d+)"), "Opera"),
-    (re.compile(r"(?:Firefox|FxiOS)/(\d+)"), "Firefox"),
-    (re.compile(r"HeadlessChrome/(\d+)"), "Headless Chrome"),
-    (re.compile(r"(?:Chrome|CriOS)/(\d+)"), "Chrome"),
-    (re.compile(r"Version/(\d+)[\d.]*(?: Mobile/\w+)? Safari/"), "Safari"),
-    (re.compile(r"MSIE (\d+)"), "Internet Explorer"),
-    (re.compile(r"Trident/[\d.]+; rv:(\d+)"), "Internet Explorer"),
-]
-_APPLE = re.compile(r"(iPhone|iPad|iPod)\b")
-_IOS_VERSION = re.compile(r" OS (\d+)_")
-_ANDROID = re.compile(r"Android(?:[ /](\d+))?")
-_WINDOWS = re.compile(r"Windows NT (\d+\.\d+)")
-_WINDOWS_NT = {"10.0": ("10", None), "6.3": ("8", "1"), "6.2": ("8", None), "6.1": ("7", None)}
-_WINDOWS_NT |= {"6.0": ("Vista", None), "5.2": ("XP", None), "5.1": ("XP", None)}
-_MAC = re.compile(r"Mac OS X(?: (\d+)[_.](\d+))?")
-_SYSTEMS = [(re.compile(r"CrOS\b"), "ChromeOS"), (re.compile(r"(?:Linux|X11)\b"), "Linux")]
 _FROZEN_ANDROID = re.compile(r"Android 10; K\)")
 _VERSION = re.compile(r"(\d{1,4})(?:\.(\d{1,4}))?(?:\.\d{1,8}){0,2}")
-
-
-class _Found(NamedTuple):
-    """What a parser read in a user agent, in this module's names, before hints and rules."""
-
-    browser: str | None = None  # a bot's or tool's name when ``bot``
-    browser_major: str | None = None
-    os: str | None = None
-    os_major: str | None = None
-    os_minor: str | None = None
-    device: str | None = None  # "iPhone", "iPad" or "iPod"; else None
-    bot: bool = False
 
 
 def describe_device(
@@ -176,7 +142,7 @@ def _builtin_device(
     platform_version: str | None = None,
 ) -> Device:
     """``describe_device`` by the built-in rules alone, as without ua-parser (tests, benchmarks)."""
-    return _describe(user_agent, platform, mobile, platform_version, _builtin_found)
+    return _describe(user_agent, platform, mobile, platform_version, builtin_found)
 
 
 def _describe(
@@ -184,10 +150,10 @@ def _describe(
     platform: str | None,
     mobile: bool | None,
     platform_version: str | None,
-    find: Callable[[str], _Found],
+    find: Callable[[str], Found],
 ) -> Device:
     agent = user_agent_field(user_agent) or ""
-    found = _tool(agent) or (find(agent) if agent else _Found())
+    found = _tool(agent) or (find(agent) if agent else Found())
     os, os_version = _system(found, agent, platform, platform_version)
     browser = found.browser and found.browser[:_NAME].strip()
     place = found.device if os == "iOS" and found.device else os
@@ -203,11 +169,11 @@ def _describe(
     return Device(_named(browser, found.browser_major), _named(os, os_version), kind, label)
 
 
-def _tool(agent: str) -> _Found | None:
+def _tool(agent: str) -> Found | None:
     """An HTTP tool or library named by its product token (``curl/8.5.0``), else None."""
     for product in _PRODUCT.finditer(agent):
         if product[1].lower() in _TOOLS:
-            return _Found(product[1], product[2] or None, bot=True)
+            return Found(product[1], product[2] or None, bot=True)
     return None
 
 
@@ -216,7 +182,7 @@ def _named(name: str | None, version: str | None) -> str | None:
 
 
 def _system(
-    found: _Found, agent: str, platform: str | None, platform_version: str | None
+    found: Found, agent: str, platform: str | None, platform_version: str | None
 ) -> tuple[str | None, str | None]:
     """The system's name and true major version: the user agent's, corrected by the hints."""
     os, major, minor = found.os and found.os[:_NAME].strip(), found.os_major, found.os_minor
@@ -242,7 +208,7 @@ def _system(
     return os, version
 
 
-def _kind(found: _Found, agent: str, os: str | None, mobile: bool | None) -> str:
+def _kind(found: Found, agent: str, os: str | None, mobile: bool | None) -> str:
     if found.bot:
         return "bot"
     if os == "iOS":
@@ -279,14 +245,14 @@ def _ua_parser() -> Callable[[str], Result] | None:
     return ua_parser.parse
 
 
-def _uap_found(agent: str) -> _Found:
+def _uap_found(agent: str) -> Found:
     parse = _ua_parser()
     if parse is None:
-        return _builtin_found(agent)
+        return builtin_found(agent)
     try:
         result = parse(agent)
         browser, os, device = result.user_agent, result.os, result.device
-        return _Found(
+        return Found(
             browser=_UAP_NAMES.get(browser.family, browser.family) if browser else None,
             browser_major=browser.major if browser else None,
             os=_UAP_SYSTEMS.get(os.family, os.family) if os else None,
@@ -297,27 +263,4 @@ def _uap_found(agent: str) -> _Found:
         )
     except Exception:  # never the login's problem: the built-in rules answer instead
         logger.debug("ua-parser failed on a user agent; using the built-in rules", exc_info=True)
-        return _builtin_found(agent)
-
-
-def _builtin_found(agent: str) -> _Found:
-    """The built-in rules: a bot word, then the first browser and system that match."""
-    os: str | None = None
-    major = minor = device = None
-    if apple := _APPLE.search(agent):  # before macOS: iOS agents say "like Mac OS X"
-        os, device = "iOS", apple[1]
-        major = (m := _IOS_VERSION.search(agent)) and m[1]
-    elif android := _ANDROID.search(agent):  # before Linux
-        os, major = "Android", android[1]
-    elif windows := _WINDOWS.search(agent):
-        os, (major, minor) = "Windows", _WINDOWS_NT.get(windows[1], (None, None))
-    elif mac := _MAC.search(agent):
-        os, major, minor = "macOS", mac[1], mac[2]
-    else:
-        os = next((name for pattern, name in _SYSTEMS if pattern.search(agent)), None)
-    if bot := _BOT.search(agent):
-        return _Found(bot[1], bot[2], os, major, minor, device, bot=True)
-    for pattern, name in _BROWSERS:
-        if browser := pattern.search(agent):
-            return _Found(name, browser[1], os, major, minor, device)
-    return _Found(None, None, os, major, minor, device)
+        return builtin_found(agent)

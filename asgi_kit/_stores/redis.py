@@ -266,7 +266,8 @@ class RedisSessionDatabase:
         field = json.dumps({"authenticated_at": as_utc(at).isoformat()}, separators=(",", ":"))
         field = field[1:-1]
         key = f"{self.key_prefix}id:{session_id}"
-        return _active(await self._run("record_authentication", [key], [field]))
+        args: list[str | int] = [field, str(session_id), _micros(utcnow())]
+        return _active(await self._run("record_authentication", [key], args))
 
     async def delete(self, session_id: UUID) -> Session | None:
         """Delete one session; return it if it existed and was active, else None."""

@@ -74,12 +74,15 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('DEL', KEYS[1])
 save(KEYS[3], KEYS[2], keep_authenticated(stored, ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return 1""",
-    # KEYS: id. ARGV: p, the field '"authenticated_at":"<iso>"'. Returns the new value.
+    # KEYS: id. ARGV: p, the field '"authenticated_at":"<iso>"', sid, now (microseconds).
+    # Returns the new value; nothing for a session past its deadline (kept for the grace).
     "record_authentication": """
 local ref = redis.call('GET', KEYS[1])
 local skey = ref and session_key(ref)
 local value = skey and redis.call('GET', skey)
 if not value then return false end
+local due = redis.call('ZSCORE', p .. 'deadlines', ARGV[3] .. ':' .. string.sub(ref, 66))
+if due and tonumber(due) <= tonumber(ARGV[4]) then return false end
 local new, n = string.gsub(value, '"authenticated_at":"[^"]*"', function() return ARGV[2] end, 1)
 if n == 0 then new = string.sub(value, 1, -2) .. ',' .. ARGV[2] .. '}' end
 redis.call('SET', skey, new, 'KEEPTTL')

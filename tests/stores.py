@@ -12,6 +12,8 @@ import pytest
 from asgi_kit import InMemorySessionDatabase, SessionDatabase
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis  # here: only the Redis tests need redis-py
+
     from asgi_kit import RedisSessionDatabase, SQLAlchemySessionDatabase
 
     from .cluster import LocalCluster
@@ -147,3 +149,34 @@ def server_of(kind: str) -> tuple[str, int]:
     )
     require(server, address)
     return address
+
+
+def cluster_for(request: pytest.FixtureRequest, kind: str) -> LocalCluster | None:
+    """The running Redis Cluster if ``kind`` needs it (started at the first ask)."""
+    if kind != "redis-cluster":
+        return None
+    cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+    return cluster
+
+
+@asynccontextmanager
+async def raw_redis(
+    request: pytest.FixtureRequest, store: RedisSessionDatabase
+) -> AsyncIterator[aioredis.Redis | aioredis.RedisCluster]:
+    """A client of its own on the server of ``store``, to look at what it wrote.
+
+    ``open_store`` puts cluster stores under a hash-tagged prefix, plain ones never.
+    """
+    import redis.asyncio as aioredis  # here: only the Redis tests need redis-py
+
+    client: aioredis.Redis | aioredis.RedisCluster
+    if store.key_prefix.startswith("{"):
+        cluster = cluster_for(request, "redis-cluster")
+        assert cluster is not None
+        client = await cluster.client(decode_responses=True).initialize()
+    else:
+        client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        yield client
+    finally:
+        await client.aclose()

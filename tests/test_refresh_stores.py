@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,9 +38,8 @@ from asgi_kit import (
     utcnow,
 )
 
-from .cluster import LocalCluster
-from .servers import REDIS_URL, unique_name
-from .stores import KIND_MARKS, STORE_KINDS, open_store
+from .servers import unique_name
+from .stores import KIND_MARKS, STORE_KINDS, cluster_for, open_store, raw_redis
 
 pytestmark = pytest.mark.anyio
 
@@ -180,35 +177,6 @@ def unix_ms(moment: datetime) -> int:
 
 def glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-def cluster_for(request: pytest.FixtureRequest, kind: str) -> LocalCluster | None:
-    """The running Redis Cluster if ``kind`` needs it (started at the first ask)."""
-    if kind != "redis-cluster":
-        return None
-    cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-    return cluster
-
-
-@asynccontextmanager
-async def raw_redis(
-    request: pytest.FixtureRequest, store: RedisSessionDatabase
-) -> AsyncIterator[aioredis.Redis | aioredis.RedisCluster]:
-    """A client of its own on the server of ``store``, to look at what it wrote.
-
-    ``open_store`` puts cluster stores under a hash-tagged prefix, plain ones never.
-    """
-    client: aioredis.Redis | aioredis.RedisCluster
-    if store.key_prefix.startswith("{"):
-        cluster = cluster_for(request, "redis-cluster")
-        assert cluster is not None
-        client = await cluster.client(decode_responses=True).initialize()
-    else:
-        client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def redis_keys(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from asgi_kit import InMemorySessionDatabase, SessionDatabase
+from asgi_kit import (
+    InMemorySessionDatabase,
+    RefreshSecret,
+    Session,
+    SessionDatabase,
+    generate_token,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis  # here: only the Redis tests need redis-py
@@ -180,3 +188,24 @@ async def raw_redis(
         yield client
     finally:
         await client.aclose()
+
+
+#: The refresh secret and access token lifetime of the store tests' refresh tokens.
+REFRESH_SECRET = "k" * 32
+ACCESS_LIFETIME = timedelta(minutes=5)
+
+
+def next_pair(session: Session) -> Session:
+    """``session`` with its next tokens, as a rotation of it writes (for ``rotate`` itself)."""
+    now = utcnow()
+    generation = session.refresh_generation + 1
+    return session.replace(
+        token=generate_token(),
+        token_digest="",
+        refresh_token=RefreshSecret(REFRESH_SECRET).mint(session.id, generation),
+        refresh_digest=None,
+        refresh_generation=generation,
+        access_expires_at=now + ACCESS_LIFETIME,
+        refreshed_at=now,
+        last_seen_at=now,
+    )

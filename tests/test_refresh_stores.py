@@ -39,12 +39,23 @@ from asgi_kit import (
 )
 
 from .servers import unique_name
-from .stores import KIND_MARKS, STORE_KINDS, cluster_for, open_store, raw_redis
+from .stores import (
+    ACCESS_LIFETIME as LIFETIME,
+)
+from .stores import (
+    KIND_MARKS,
+    STORE_KINDS,
+    cluster_for,
+    next_pair,
+    open_store,
+    raw_redis,
+)
+from .stores import (
+    REFRESH_SECRET as SECRET,
+)
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "k" * 32
-LIFETIME = timedelta(minutes=5)
 #: Server stores, each as two app instances can share it.
 SHARED_KINDS = [pytest.param(k, marks=KIND_MARKS.get(k, ())) for k in STORE_KINDS if k != "memory"]
 REDIS_KINDS = [pytest.param(k, marks=KIND_MARKS.get(k, ())) for k in ("redis", "redis-cluster")]
@@ -127,22 +138,6 @@ async def warm_up(store: SessionDatabase, session: Session, count: int) -> None:
     others have connected (seen on Redis: no refresh lost a rotation).
     """
     assert all(await asyncio.gather(*(store.get(session.id) for _ in range(count))))
-
-
-def next_pair(session: Session) -> Session:
-    """``session`` with new tokens, as a rotation of it writes (for ``rotate`` itself)."""
-    now = utcnow()
-    generation = session.refresh_generation + 1
-    return session.replace(
-        token=generate_token(),
-        token_digest="",
-        refresh_token=RefreshSecret(SECRET).mint(session.id, generation),
-        refresh_digest=None,
-        refresh_generation=generation,
-        access_expires_at=now + LIFETIME,
-        refreshed_at=now,
-        last_seen_at=now,
-    )
 
 
 def flipped(token: str, position: int) -> str:

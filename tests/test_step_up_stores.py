@@ -26,7 +26,6 @@ from asgi_kit import (
     Device,
     ReauthenticatingSessionDatabase,
     RedisSessionDatabase,
-    RefreshSecret,
     RotatingSessionDatabase,
     Session,
     SessionDatabase,
@@ -36,12 +35,23 @@ from asgi_kit import (
     utcnow,
 )
 
-from .stores import KIND_MARKS, STORE_KINDS, cluster_for, open_store, raw_redis
+from .stores import (
+    ACCESS_LIFETIME as LIFETIME,
+)
+from .stores import (
+    KIND_MARKS,
+    STORE_KINDS,
+    cluster_for,
+    next_pair,
+    open_store,
+    raw_redis,
+)
+from .stores import (
+    REFRESH_SECRET as SECRET,
+)
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "k" * 32
-LIFETIME = timedelta(minutes=5)
 #: Server stores: those that keep records written by a previous version.
 SHARED_KINDS = [pytest.param(k, marks=KIND_MARKS.get(k, ())) for k in STORE_KINDS if k != "memory"]
 REDIS_KINDS = [pytest.param(k, marks=KIND_MARKS.get(k, ())) for k in ("redis", "redis-cluster")]
@@ -108,22 +118,6 @@ async def assert_reads_back(store: SessionDatabase, session: Session) -> None:
     assert await store.get(session.id) == session
     assert await store.get_by_token_digest(session.token_digest) == session
     assert session in await store.list_for_user(session.user_id)
-
-
-def next_pair(session: Session) -> Session:
-    """``session`` with its next tokens, as a rotation of it writes (for ``rotate`` itself)."""
-    now = utcnow()
-    generation = session.refresh_generation + 1
-    return session.replace(
-        token=generate_token(),
-        token_digest="",
-        refresh_token=RefreshSecret(SECRET).mint(session.id, generation),
-        refresh_digest=None,
-        refresh_generation=generation,
-        access_expires_at=now + LIFETIME,
-        refreshed_at=now,
-        last_seen_at=now,
-    )
 
 
 def session_key(store: RedisSessionDatabase, session: Session) -> str:

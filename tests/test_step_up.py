@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import OAuth2PasswordRequestForm
@@ -253,17 +255,44 @@ def test_the_limit_forgets_failures_older_than_its_window_and_after_a_success() 
     limit = ReauthenticationLimit(attempts=3, window=60)
     sid = uuid.uuid4()
     for moment in (0.0, 10.0, 20.0):
-        limit.check(sid, now=moment)
-        limit.failed(sid, now=moment)
+        limit.attempt(sid, now=moment)
     with pytest.raises(ReauthenticationLimitError) as caught:
-        limit.check(sid, now=30.0)
-    assert caught.value.retry_after == 30  # when the failure at 0 leaves the window
-    limit.check(sid, now=60.5)  # one slot free again
-    limit.failed(sid, now=60.5)
+        limit.attempt(sid, now=30.0)
+    assert caught.value.retry_after == 30  # when the attempt at 0 leaves the window
+    limit.attempt(sid, now=60.5)  # one slot free again (the refused one was not counted)
     with pytest.raises(ReauthenticationLimitError):
-        limit.check(sid, now=61.0)
+        limit.attempt(sid, now=61.0)
     limit.forget(sid)
-    limit.check(sid, now=61.0)
+    limit.attempt(sid, now=61.0)
+    limit.attempt(uuid.uuid4(), now=61.0)  # another session's count is its own
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_guesses_sent_at_once_gets_five_password_checks() -> None:
+    users = SlowUsers()
+    alice = users.add("alice@example.com")
+    manager = SessionManager()
+    app = app_of(manager, users)
+    session = await manager.create_session(alice.id, generate_token())
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+
+        async def guess(n: int) -> int:
+            body = {"password": f"guess {n}"}
+            r = await http.post(REAUTH, json=body, headers=bearer(session.token))
+            return r.status_code
+
+        statuses = await asyncio.gather(*(guess(n) for n in range(20)))
+    assert sorted(statuses) == [400] * 5 + [429] * 15
+    assert users.checks == 5
+
+
+class SlowUsers(Users):
+    """``Users`` whose password check takes a while, as a real hash does (argon2: ~0.1 s)."""
+
+    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        await anyio.sleep(0.05)
+        return await super().authenticate(credentials)
 
 
 def test_reauthentication_is_for_the_callers_own_session_only(

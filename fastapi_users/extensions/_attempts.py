@@ -40,24 +40,24 @@ class ReauthenticationLimit:
         self._failures: TTLCache[UUID, list[float]] = TTLCache(sessions, window)
         self._lock = threading.Lock()
 
-    def check(self, session_id: UUID, now: float | None = None) -> None:
-        """Raise ``ReauthenticationLimitError`` while ``session_id`` may not try again."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            recent = self._recent(session_id, now)
-        if len(recent) >= self.attempts:
-            wait = recent[-self.attempts] + self.window - now
-            raise ReauthenticationLimitError(max(1, int(wait + 0.999)))
+    def attempt(self, session_id: UUID, now: float | None = None) -> None:
+        """Count one re-authentication of ``session_id`` as wrong until ``forget`` says
+        otherwise; raise ``ReauthenticationLimitError`` (counting nothing) past the limit.
 
-    def failed(self, session_id: UUID, now: float | None = None) -> None:
-        """Count one wrong re-authentication of ``session_id``."""
+        Counted before the check runs, in one step with the limit's own check: concurrent
+        attempts (a burst of guesses sent at once) are each counted, never all let through
+        while the first is still being checked.
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             recent = self._recent(session_id, now)
-            self._failures[session_id] = [*recent, now][-self.attempts :]
+            if len(recent) >= self.attempts:
+                wait = recent[-self.attempts] + self.window - now
+                raise ReauthenticationLimitError(max(1, int(wait + 0.999)))
+            self._failures[session_id] = [*recent, now]
 
     def forget(self, session_id: UUID) -> None:
-        """Clear ``session_id``'s count (after a right one)."""
+        """Clear ``session_id``'s count (after a right answer)."""
         with self._lock:
             self._failures.pop(session_id, None)
 

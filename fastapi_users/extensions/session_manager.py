@@ -351,13 +351,14 @@ class SessionManager:
 
         Wrong answers are limited per session (``reauthentication_limit``: 5 per 15
         minutes), so a stolen session cannot guess the password: past the limit it raises
-        ``ReauthenticationLimitError`` without calling ``verify``. A wrong answer raises
-        ``ReauthenticationFailedError``; neither changes or ends the session.
+        ``ReauthenticationLimitError`` without calling ``verify``. Each attempt counts as
+        wrong until ``verify`` says yes, so a burst of guesses sent at once gets 5 checks,
+        not one each. A wrong answer raises ``ReauthenticationFailedError``; neither
+        changes or ends the session.
         """
         limit = self.reauthentication_limit
-        limit.check(session.id)
+        limit.attempt(session.id)  # counted as wrong until it proves right
         if not await verify():
-            limit.failed(session.id)
             raise ReauthenticationFailedError("the re-authentication failed: nothing changed")
         limit.forget(session.id)
         return await self.reauthenticated(session.id)

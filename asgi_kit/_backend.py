@@ -27,7 +27,7 @@ class SessionAuthBackend(AuthenticationBackend):
     ``session_db`` is a store or the app's ``SessionManager`` (as for the middleware). A
     missing or bad token makes the request anonymous (the reason is kept for
     ``get_auth_result``). Pass ``on_error=SessionAuthBackend.on_error`` to Starlette's
-    middleware so an unreachable store is answered with a JSON 503::
+    middleware so an unreachable store is answered with a JSON 503:
 
         app.add_middleware(
             AuthenticationMiddleware,
@@ -43,6 +43,8 @@ class SessionAuthBackend(AuthenticationBackend):
         touch_interval: timedelta | float | None = None,
     ):
         self.resolver = resolver_for(session_db, touch_interval)
+        """Resolves each connection's token to its session (the ``SessionManager``'s when given
+        one)."""
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """Return credentials and a ``SessionUser`` for a valid token, else None."""

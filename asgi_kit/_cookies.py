@@ -42,14 +42,20 @@ class SessionCookie:
     ``__Host-`` forbids a path), with the same attributes but ``Path``: only the refresh
     endpoint's, so the browser sends it nowhere else.
 
-    >>> manager = SessionManager(cookie=SessionCookie("__Host-session"))  # doctest: +SKIP
+    Examples:
+        >>> manager = SessionManager(cookie=SessionCookie("__Host-session"))  # doctest: +SKIP
     """
 
     name: str = "asgi_kit_session"
+    """The cookie's name; ``__Host-`` first makes browsers insist on ``Secure`` and ``Path=/``."""
     samesite: Literal["lax", "strict"] = "lax"
+    """The ``SameSite`` attribute: ``"lax"`` (the default) or ``"strict"``."""
     secure: bool | None = None
+    """``Secure``: True always, False never, None (the default) when the request came over https."""
     trusted_origins: Iterable[str] = ()
+    """Other origins whose pages may make state-changing requests with the cookie."""
     refresh_name: str = ""
+    """The refresh token's cookie; empty (the default) derives it from ``name``."""
     _trusted: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -69,7 +69,7 @@ def from_other_origin(
     neither the request's own origin nor one of ``trusted_origins``; ``Origin: null``
     counts. A request naming no origin at all (an API client such as curl) does not: use
     it where no cookie authenticates the request, e.g. against login CSRF (a page
-    elsewhere signing the browser in to an account of its choosing)::
+    elsewhere signing the browser in to an account of its choosing):
 
         if from_other_origin(request):
             raise HTTPException(403, ErrorCode.CSRF_FAILED)

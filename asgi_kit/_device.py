@@ -43,8 +43,8 @@ def ip_address_field(value: str | None) -> str | None:
     return str(address if mapped is None else mapped)
 
 
-#: What ``Device.kind`` says: the kinds of device a user recognises, and ``"unknown"``.
 DEVICE_KINDS = ("desktop", "mobile", "tablet", "bot", "unknown")
+"""What ``Device.kind`` says: the kinds of device a user recognises, and ``"unknown"``."""
 #: Longest ``Device`` field kept (a label is short by nature; a store's column is this wide).
 MAX_DEVICE_FIELD = 64
 
@@ -58,14 +58,19 @@ class Device:
     sessions shows (``"Firefox on Windows"``, ``"Googlebot"``, ``"Unknown device"``).
     Every field is cleaned of control characters and cut to ``MAX_DEVICE_FIELD``.
 
-    >>> Device("Firefox 133", "Windows 11", "desktop", "Firefox on Windows").label
-    'Firefox on Windows'
+    Examples:
+        >>> Device("Firefox 133", "Windows 11", "desktop", "Firefox on Windows").label
+        'Firefox on Windows'
     """
 
     browser: str | None
+    """The browser, with its major version when known (``"Firefox 133"``); None if unknown."""
     os: str | None
+    """The operating system, with its version when known (``"Windows 11"``); None if unknown."""
     kind: str
+    """One of ``DEVICE_KINDS``: ``desktop``, ``mobile``, ``tablet``, ``bot`` or ``unknown``."""
     label: str
+    """What a list of sessions shows, e.g. ``"Firefox on Windows"``."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -28,7 +28,8 @@ class BearerAuthMiddleware:
     presented but bad token is answered with 401 (a WebSocket is closed with 1008 before
     it is accepted). An unreachable store is answered with 503, never with a 401.
 
-    >>> app = BearerAuthMiddleware(app, session_db=manager)  # doctest: +SKIP
+    Examples:
+        >>> app = BearerAuthMiddleware(app, session_db=manager)  # doctest: +SKIP
     """
 
     def __init__(
@@ -40,8 +41,12 @@ class BearerAuthMiddleware:
         reject_invalid: bool = False,
     ) -> None:
         self.app = app
+        """The ASGI app called next."""
         self.resolver = resolver_for(session_db, touch_interval)
+        """Resolves each request's token to its session (the ``SessionManager``'s when given one).
+        """
         self.reject_invalid = reject_invalid
+        """Answer a presented but bad token with 401 instead of passing the request on anonymous."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate ``http`` and ``websocket`` scopes, then call the wrapped app."""

@@ -45,29 +45,48 @@ class Session:
     9470; ``RecentAuthentication``), never by a refresh or by activity. ``device`` names
     the device for people (``describe_device``), worked out once when the session starts.
 
-    >>> s = Session(user_id="6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10", token="abc")
-    >>> s.is_active()
-    True
+    Examples:
+        >>> s = Session(user_id="6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10", token="abc")
+        >>> s.is_active()
+        True
     """
 
     user_id: UserId
+    """Whose session it is: a ``UUID`` or a string (``coerce_user_id``)."""
     token: str = field(default="", repr=False, compare=False)
+    """The raw bearer (or access) token; ``""`` when read back from a store."""
     token_digest: str = field(default="", repr=False)
+    """SHA-256 hex digest of ``token``: what stores keep and look sessions up by."""
     id: UUID = field(default_factory=uuid4)
+    """The session's id, shown to users and used to revoke it (not a credential)."""
     created_at: datetime = field(default_factory=utcnow)
+    """When the session started (aware UTC)."""
     expires_at: datetime | None = None
+    """Absolute end of the session, or None for no absolute limit."""
     idle_timeout: timedelta | None = None
+    """The session ends once unused this long (sliding), or None."""
     last_seen_at: datetime | None = None
+    """Last recorded activity (written back at most once per ``touch_interval``)."""
     user_agent: str | None = None
+    """The login's ``User-Agent``, cleaned of control characters and capped; or None."""
     ip_address: str | None = None
+    """The login's client IP address, or None."""
     refresh_token: str = field(default="", repr=False, compare=False)
+    """The raw refresh token; ``""`` without refresh tokens or when read from a store."""
     refresh_digest: str | None = field(default=None, repr=False)
+    """SHA-256 hex digest of the current refresh token, or None."""
     refresh_generation: int = 0
+    """How many times the tokens were rotated by a refresh."""
     access_expires_at: datetime | None = None
+    """When the current access token stops working, or None without refresh tokens."""
     refreshed_at: datetime | None = None
+    """When the tokens were last rotated, or None."""
     rotation_seal: str | None = field(default=None, repr=False)
+    """The tokens of the last rotation, sealed under the refresh token it consumed."""
     authenticated_at: datetime | None = None
+    """When the user last proved who they are on this session (login or step-up)."""
     device: Device | None = None
+    """The device as people name it (``describe_device``), or None."""
     # ``deadline`` (infinity for never) and ``last_seen_at`` as POSIX timestamps: the
     # per-request expiry and touch checks (``is_active``, ``last_seen_before``) compare
     # floats, not datetimes.

@@ -35,6 +35,7 @@ class RefreshError(AsgiKitError, ValueError):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+        """Why the refresh token got nothing (an ``ErrorCode``)."""
 
 
 class RefreshTokenReusedError(RefreshError):
@@ -49,6 +50,7 @@ class RefreshTokenReusedError(RefreshError):
             "a refresh token that was already used was presented again: the session was ended",
         )
         self.session = session
+        """The session that was ended, or None if something else ended it first."""
 
 
 def _invalid(why: str) -> RefreshError:
@@ -62,7 +64,7 @@ class TokenRefresher:
     ``reuse_interval`` how long a consumed refresh token still gets the current pair;
     ``secret`` signs refresh tokens (``RefreshSecret``: at least 32 bytes, the same on
     every instance; a list to rotate it). ``SessionManager(access_token_lifetime=...)``
-    makes one; use it directly in a Starlette or plain ASGI app::
+    makes one; use it directly in a Starlette or plain ASGI app:
 
         refresher = TokenRefresher(store, access_token_lifetime=300, secret=SECRET)
         session = await refresher.refresh(token)  # or RefreshError
@@ -82,10 +84,14 @@ class TokenRefresher:
                 "store with rotate() (every asgi-kit store has it)"
             )
         self.session_db = session_db
+        """The store whose sessions' tokens are rotated."""
         lifetime = duration_setting(access_token_lifetime, "access_token_lifetime")
         self.access_token_lifetime = lifetime
+        """How long an access token works."""
         self.reuse_interval = duration_setting(reuse_interval, "refresh_reuse_interval", zero=True)
+        """How long a consumed refresh token still gets the current pair."""
         self.secret = RefreshSecret(secret)
+        """The secret(s) that sign refresh tokens."""
 
     def new_tokens(self, session_id: UUID, now: datetime) -> dict[str, Any]:
         """The refresh fields of a new session ``session_id`` (generation 0) created ``now``.

@@ -46,7 +46,9 @@ class RefreshClaim(NamedTuple):
     """What a genuine refresh token says: its session and its generation."""
 
     session_id: UUID
+    """The id of the session the token refreshes."""
     generation: int
+    """The rotation the token was issued at (``Session.refresh_generation``)."""
 
 
 class RefreshSecret:

@@ -26,7 +26,9 @@ class AuthResult(NamedTuple):
     """The outcome of authenticating one request: a session, or why there is none."""
 
     session: Session | None
+    """The request's active session, or None."""
     reason: AnonymousReason | None = None
+    """Why there is no session (None when there is one)."""
 
     @classmethod
     def of(cls, found: Session | AnonymousReason) -> AuthResult:

@@ -42,9 +42,11 @@ class SessionResolver:
         cookie: SessionCookie | None = None,
     ):
         self.session_db = session_db
+        """The store sessions are looked up in."""
         self.touch_interval = as_interval(touch_interval, "touch_interval")
-        #: Where browsers' requests carry the token when they have no Authorization header.
+        """How often a session's ``last_seen_at`` is written back, at most."""
         self.cookie = cookie
+        """Where browsers' requests carry the token when they have no Authorization header."""
         self._touch_seconds = self.touch_interval.total_seconds()
 
     async def resolve(self, token: str) -> Session | None:
@@ -133,7 +135,14 @@ class SessionResolver:
 
 @runtime_checkable
 class HasResolver(Protocol):
-    """What owns a ``SessionResolver`` (a ``SessionManager``), to share its configuration."""
+    """What owns a ``SessionResolver`` (a ``SessionManager``), to share its configuration.
+
+    ``BearerAuthMiddleware`` and ``SessionAuthBackend`` take one in place of a store, and
+    then use its resolver: store, ``touch_interval`` and cookie are set once, there:
+
+        manager = SessionManager(session_db=store, touch_interval=300)
+        app = BearerAuthMiddleware(app, session_db=manager)  # manager.resolver
+    """
 
     @property
     def resolver(self) -> SessionResolver:

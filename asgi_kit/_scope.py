@@ -6,9 +6,9 @@ from starlette.authentication import BaseUser
 
 from ._models import Session
 
-#: The scope key under which the request path leaves the ``Session``, or the
-#: ``AnonymousReason`` saying why there is none (read it with ``request_session``).
 SCOPE_KEY = "asgi_kit.auth"
+"""The scope key under which the request path leaves the ``Session``, or the ``AnonymousReason``
+saying why there is none (read it with ``request_session``)."""
 
 
 class SessionUser(BaseUser):
@@ -16,6 +16,7 @@ class SessionUser(BaseUser):
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        """The request's session."""
 
     @property
     def is_authenticated(self) -> bool:

@@ -3,7 +3,7 @@
 A session's ``authenticated_at`` is when its user last proved who they are (the login, or
 a re-authentication). ``RecentAuthentication(max_age)`` is the one rule: a request passes
 when its session's ``authenticated_at`` is at most ``max_age`` old, and is otherwise
-answered 401 ``REAUTHENTICATION_REQUIRED`` with RFC 9470's challenge::
+answered 401 ``REAUTHENTICATION_REQUIRED`` with RFC 9470's challenge:
 
     WWW-Authenticate: Bearer error="insufficient_user_authentication",
         error_description="A more recent authentication is required", max_age="300"
@@ -42,7 +42,7 @@ class RecentAuthentication:
     ``max_age`` is seconds or a timedelta, finite and positive (else ``ConfigurationError``,
     when the rule is made: at start-up). Use it as a decorator of Starlette endpoints, or
     ``check`` a request or raw scope that ``BearerAuthMiddleware`` (or
-    ``SessionAuthBackend``) resolved::
+    ``SessionAuthBackend``) resolved:
 
         @RecentAuthentication(300)
         async def change_password(request: Request) -> Response: ...
@@ -53,8 +53,8 @@ class RecentAuthentication:
     """
 
     def __init__(self, max_age: timedelta | float) -> None:
-        #: The longest a session may have gone since its user last proved who they are.
         self.max_age = duration_setting(max_age, "max_age")
+        """The longest a session may have gone since its user last proved who they are."""
         self._seconds = self.max_age.total_seconds()
         # RFC 9470 section 3: max_age in whole seconds (a sub-second setting says 1).
         shown = max(1, int(self._seconds))
@@ -62,10 +62,10 @@ class RecentAuthentication:
             'Bearer error="insufficient_user_authentication", '
             f'error_description="A more recent authentication is required", max_age="{shown}"'
         )
-        #: The answer to a session that authenticated too long ago.
         self.challenge = Refusal(
             401, ErrorCode.REAUTHENTICATION_REQUIRED, {"WWW-Authenticate": challenge}
         )
+        """The answer to a session that authenticated too long ago."""
 
     def is_met(self, session: Session, now: float | None = None) -> bool:
         """True when ``session`` authenticated at most ``max_age`` before ``now`` (a timestamp)."""

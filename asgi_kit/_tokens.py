@@ -30,25 +30,25 @@ _FAST_LIMIT = MAX_TOKEN_LENGTH + len(b"Bearer ")
 class AnonymousReason(str, Enum):
     """Why a request carries no valid session."""
 
-    #: No Authorization header at all.
     MISSING = "missing"
-    #: An Authorization header with a scheme other than Bearer.
+    """No Authorization header at all."""
     OTHER_SCHEME = "other_scheme"
-    #: ``Bearer`` with no token after it.
+    """An Authorization header with a scheme other than Bearer."""
     EMPTY = "empty"
-    #: A token that breaks RFC 6750's grammar or is too long.
+    """``Bearer`` with no token after it."""
     MALFORMED = "malformed"
-    #: Two or more ``Authorization`` headers: which one counts is ambiguous (RFC 6750 3.1,
-    #: ``invalid_request``: answered 400, not 401).
+    """A token that breaks RFC 6750's grammar or is too long."""
     REPEATED = "repeated"
-    #: A well-formed token that no active session has (unknown, revoked or expired).
+    """Two or more ``Authorization`` headers: which one counts is ambiguous (RFC 6750 3.1,
+    ``invalid_request``: answered 400, not 401)."""
     INVALID = "invalid"
-    #: The token of an active session whose access token lifetime is over: refresh it
-    #: (answered 401 ``invalid_token``, "The access token expired").
+    """A well-formed token that no active session has (unknown, revoked or expired)."""
     EXPIRED = "expired"
-    #: A session cookie on a state-changing request that may come from another site
-    #: (``asgi_kit._csrf``): refused unread, answered 403 ``CSRF_FAILED``.
+    """The token of an active session whose access token lifetime is over: refresh it
+    (answered 401 ``invalid_token``, "The access token expired")."""
     CROSS_SITE = "cross_site"
+    """A session cookie on a state-changing request that may come from another site
+    (``asgi_kit._csrf``): refused unread, answered 403 ``CSRF_FAILED``."""
 
     @property
     def token_presented(self) -> bool:

@@ -117,9 +117,10 @@ def describe_device(
 ) -> Device:
     """The ``Device`` a user agent and its client hints name (ua-parser when installed).
 
-    >>> describe_device("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
-    ...     "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
-    Device(browser='Safari 17', os='iOS 17', kind='mobile', label='Safari on iPhone')
+    Examples:
+        >>> describe_device("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) "
+        ...     "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+        Device(browser='Safari 17', os='iOS 17', kind='mobile', label='Safari on iPhone')
     """
     return _describe(user_agent, platform, mobile, platform_version, _uap_found)
 

@@ -21,8 +21,8 @@ from uuid import UUID
 
 from ._errors import InvalidUserIdError
 
-#: A session's user id, as ``coerce_user_id`` makes it.
 UserId: TypeAlias = "UUID | str"
+"""A session's user id, as ``coerce_user_id`` makes it."""
 
 #: Longest user id kept (the SQL store's column length).
 MAX_USER_ID_LENGTH = 255
@@ -36,10 +36,16 @@ _ACCEPTED = "a UUID, an int, or a string of 1 to 255 characters without control 
 def coerce_user_id(value: object) -> UserId:
     """Return ``value`` as a user id by the module's rule; raise ``InvalidUserIdError`` if not one.
 
-    >>> coerce_user_id("6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10")
-    UUID('6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10')
-    >>> coerce_user_id(42), coerce_user_id("auth0|5f7c8ec7")
-    ('42', 'auth0|5f7c8ec7')
+    A ``UUID`` stays that ``UUID``; a string holding a UUID in its canonical form
+    (``str(uuid)``) becomes that ``UUID``; any other string (1 to 255 characters, no
+    control characters) stays that string; an ``int`` (not a ``bool``) becomes its decimal
+    string. Whatever the input, ``str(coerce_user_id(x)) == str(x)``.
+
+    Examples:
+        >>> coerce_user_id("6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10")
+        UUID('6a1ef8b0-61f1-4d0c-9f7c-3f1e2d6b9a10')
+        >>> coerce_user_id(42), coerce_user_id("auth0|5f7c8ec7")
+        ('42', 'auth0|5f7c8ec7')
     """
     if isinstance(value, UUID):
         return value

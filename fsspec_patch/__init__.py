@@ -2,7 +2,7 @@
 
 Importing this package (or merely having the distribution installed, through the
 ``fsspec.specs`` entry point) makes ``simplecache`` resolve to
-:class:`CanonicalSimpleCacheFileSystem`. See ``docs/fsspec_patch.md``.
+``CanonicalSimpleCacheFileSystem``. See ``docs/how-to/fsspec-cache.md``.
 """
 
 from __future__ import annotations

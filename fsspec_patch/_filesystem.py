@@ -40,7 +40,9 @@ class CanonicalSimpleCacheFileSystem(SimpleCacheFileSystem, metaclass=SharedInst
     """
 
     protocol = "simplecache"
+    """The protocol this class serves: ``simplecache``."""
     transaction_type = CacheTransaction
+    """Transactions that also drop the cache entries of files discarded on rollback."""
     # The temporary directory behind the default cache_storage, held while this lives.
     _temporary_storage: TemporaryStorage | None = None
 
@@ -86,6 +88,7 @@ class CanonicalSimpleCacheFileSystem(SimpleCacheFileSystem, metaclass=SharedInst
             return _read_range(f, start, end)
 
     cat_ranges = AbstractFileSystem.cat_ranges
+    """fsspec's generic ``cat_ranges``: each range read through ``cat_file`` (the cache)."""
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -173,9 +176,10 @@ def cache_stats(fs: Any = None) -> CacheStats:
 
     Hits and misses are this process's; entries and bytes those of the whole directory.
 
-    >>> fs = fsspec.filesystem("simplecache", target_protocol="memory")  # doctest: +SKIP
-    >>> cache_stats(fs)  # doctest: +SKIP
-    CacheStats(hits=0, misses=0, entries=0, bytes=0)
+    Examples:
+        >>> fs = fsspec.filesystem("simplecache", target_protocol="memory")  # doctest: +SKIP
+        >>> cache_stats(fs)  # doctest: +SKIP
+        CacheStats(hits=0, misses=0, entries=0, bytes=0)
     """
     if fs is None:
         # Instances on one directory share its counts: each directory counts once.

@@ -25,10 +25,12 @@ def install() -> None:
     ``SimpleCacheFileSystem._cache`` is the patched class's instance cache, so code that
     inspects or clears fsspec's sees the instances that serve ``simplecache``.
 
-    >>> import fsspec, fsspec_patch
-    >>> fsspec_patch.install()
-    >>> fsspec.get_filesystem_class("simplecache") is fsspec_patch.CanonicalSimpleCacheFileSystem
-    True
+    Examples:
+        >>> import fsspec, fsspec_patch
+        >>> fsspec_patch.install()
+        >>> patched = fsspec_patch.CanonicalSimpleCacheFileSystem
+        >>> fsspec.get_filesystem_class("simplecache") is patched
+        True
     """
     _register(CanonicalSimpleCacheFileSystem, _PATCHED)
     SimpleCacheFileSystem._cache = CanonicalSimpleCacheFileSystem._cache

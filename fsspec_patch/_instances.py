@@ -31,8 +31,8 @@ from ._temporary import TemporaryStorage, temporary_storage
 
 __all__ = ["INSTANCE_CACHE_SIZE", "InstanceCache", "SharedInstances"]
 
-#: Most filesystem instances kept (one per logical file and set of options); an LRU.
 INSTANCE_CACHE_SIZE = 1024
+"""Most filesystem instances kept (one per logical file and set of options); an LRU."""
 
 
 class InstanceCache(LRUCache[str, Any]):

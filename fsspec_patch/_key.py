@@ -14,10 +14,9 @@ __all__ = [
     "normalise_major_params",
 ]
 
-#: Query parameters that select a different file, so they stay in the key.
 DEFAULT_MAJOR_PARAMS: tuple[str, ...] = ("dataset", "version")
+"""Query parameters that select a different file, so they stay in the key."""
 
-#: Parameters of pre-signed URLs: always minor, never in a key, a file name or a log.
 SIGNING_PARAMS: frozenset[str] = frozenset(
     {
         "x-amz-algorithm",
@@ -36,6 +35,7 @@ SIGNING_PARAMS: frozenset[str] = frozenset(
         "sig",
     }
 )
+"""Parameters of pre-signed URLs: always minor, never in a key, a file name or a log."""
 
 # Schemes whose host is a DNS name (case-insensitive) and whose default port is known.
 # Other schemes (s3://Bucket, memory://Dir) keep their "host" untouched: it is a name.
@@ -83,8 +83,9 @@ def canonical_key(url: str, major_params: str | Iterable[str] | None = None) -> 
       form-decoded (``+`` is a space, ``?a`` equals ``?a=``), re-encoded and sorted
       by name, repeated names keeping the order of their values.
 
-    >>> canonical_key("HTTPS://Example.COM:443/a/./b/../c?b=2&version=3&a=1#top")
-    'https://example.com/a/c?version=3'
+    Examples:
+        >>> canonical_key("HTTPS://Example.COM:443/a/./b/../c?b=2&version=3&a=1#top")
+        'https://example.com/a/c?version=3'
     """
     majors = frozenset(normalise_major_params(major_params))
     return canonicalise(url, majors)

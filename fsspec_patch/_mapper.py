@@ -19,8 +19,8 @@ from ._key import canonicalise, normalise_major_params
 
 __all__ = ["DEFAULT_KEY_CACHE_SIZE", "CanonicalCacheMapper", "mapper_for", "stable_repr"]
 
-#: URL variants whose file name is memoised (an LRU); about 1 KiB of memory each at most.
 DEFAULT_KEY_CACHE_SIZE = 4096
+"""URL variants whose file name is memoised (an LRU); about 1 KiB of memory each at most."""
 
 # Longer URLs are canonicalised on every call rather than memoised, so the memo's
 # memory stays bounded by DEFAULT_KEY_CACHE_SIZE * _MEMO_MAX_URL characters.
@@ -30,7 +30,7 @@ _NAME_MAX = 255
 
 
 class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
-    """Map a path to its cache file name through :func:`canonical_key`, memoised in an LRU.
+    """Map a path to its cache file name through ``canonical_key``, memoised in an LRU.
 
     The name is the SHA-256 of the canonical key, or ``inner(key)`` when another
     fsspec cache mapper is given (``BasenameCacheMapper`` for ``same_names=True``);
@@ -39,11 +39,12 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
     Equality, hash and ``repr`` depend on the settings only, so fsspec reuses one
     filesystem instance for equal mappers.
 
-    >>> mapper = CanonicalCacheMapper(major_params=["version"])
-    >>> mapper("https://h/f.csv?b=2&a=1") == mapper("https://h/f.csv?a=1#x")
-    True
-    >>> mapper.key("https://H/f.csv?version=2&sig=abc")
-    'https://h/f.csv?version=2'
+    Examples:
+        >>> mapper = CanonicalCacheMapper(major_params=["version"])
+        >>> mapper("https://h/f.csv?b=2&a=1") == mapper("https://h/f.csv?a=1#x")
+        True
+        >>> mapper.key("https://H/f.csv?version=2&sig=abc")
+        'https://h/f.csv?version=2'
     """
 
     def __init__(
@@ -55,8 +56,11 @@ class CanonicalCacheMapper(AbstractCacheMapper):  # type: ignore[misc]
         if key_cache_size < 0:
             raise ValueError("key_cache_size must be >= 0")
         self.major_params = normalise_major_params(major_params)
+        """Query names that select another file, so they stay in the key."""
         self.key_cache_size = key_cache_size
+        """How many URL variants' file names are memoised."""
         self.inner = inner
+        """The fsspec cache mapper that names files from the key, or None (the SHA-256)."""
         self._majors = frozenset(self.major_params)
         self._memo: LRUCache[str, tuple[str, str]] = LRUCache(maxsize=max(key_cache_size, 1))
         self._lock = threading.Lock()

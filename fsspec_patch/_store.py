@@ -26,10 +26,10 @@ from ._target import fetch_target
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ENTRIES", "CacheStats", "CacheStore"]
 
-#: Most files kept in the writable cache directory before the least recently used go.
 DEFAULT_MAX_ENTRIES = 10_000
-#: Most bytes kept in the writable cache directory before the least recently used go.
+"""Most files kept in the writable cache directory before the least recently used go."""
 DEFAULT_MAX_BYTES = 2**30
+"""Most bytes kept in the writable cache directory before the least recently used go."""
 # Temporary files untouched for this long belong to no download still running.
 _STALE_PARTIAL = 3600.0
 # An entry is opened without following a link and without waiting on a pipe.
@@ -43,9 +43,13 @@ class CacheStats:
     """Counters of a cache: this process's hits and misses, the directory's entries and bytes."""
 
     hits: int = 0
+    """Cache hits in this process."""
     misses: int = 0
+    """Cache misses (downloads) in this process."""
     entries: int = 0
+    """Files in the cache directory."""
     bytes: int = 0
+    """Bytes of the files in the cache directory."""
 
     def __add__(self, other: CacheStats) -> CacheStats:
         return CacheStats(

@@ -25,7 +25,7 @@ class SessionDatabase(Protocol):
     than ``limit`` means nothing more is due (or another caller is taking it).
     ``purge_expired`` is the bulk delete that only counts.
 
-    A minimal custom store::
+    A minimal custom store:
 
         class MyStore:
             async def create(self, session: Session) -> None: ...
@@ -92,7 +92,7 @@ class RotatingSessionDatabase(SessionDatabase, Protocol):
     """A ``SessionDatabase`` that can rotate a session's tokens, as refresh tokens need.
 
     Every store of asgi-kit is one. A custom store adds ``rotate``, atomic across every
-    process sharing the store (a compare-and-set on the session's ``refresh_digest``)::
+    process sharing the store (a compare-and-set on the session's ``refresh_digest``):
 
         async def rotate(self, session: Session, rotated: Session) -> bool: ...
     """
@@ -112,7 +112,7 @@ class ReauthenticatingSessionDatabase(SessionDatabase, Protocol):
     """A ``SessionDatabase`` that records re-authentications, as step-up (RFC 9470) needs.
 
     Every store of asgi-kit is one. A custom store adds ``record_authentication``, which
-    writes ``authenticated_at`` alone (a concurrent touch or rotation must not undo it)::
+    writes ``authenticated_at`` alone (a concurrent touch or rotation must not undo it):
 
         async def record_authentication(
             self, session_id: UUID, at: datetime

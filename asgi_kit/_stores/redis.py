@@ -158,7 +158,7 @@ class RedisSessionDatabase:
     several stores (prefixes with different tags). Connection and timeout errors raise
     ``StoreUnavailableError``.
 
-    Example::
+    Example:
 
         store = RedisSessionDatabase("redis://127.0.0.1:6379/0", key_prefix="myapp:")
         manager = SessionManager(session_db=store)
@@ -186,8 +186,9 @@ class RedisSessionDatabase:
                 'store must share one slot, so put a tag first in the prefix, e.g. "{sessions}:"'
             )
         self.key_prefix = key_prefix
-        #: How long an expired session's keys outlive its deadline, for ``pop_expired``.
+        """The prefix of every key of this store."""
         self.expired_grace = as_interval(expired_grace, "expired_grace")
+        """How long an expired session's keys outlive its deadline, for ``pop_expired``."""
         self._grace_ms = -(-self.expired_grace // timedelta(milliseconds=1))
         self._owned = isinstance(url_or_client, str)
         self._timeout = timeout

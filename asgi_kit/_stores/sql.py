@@ -154,7 +154,7 @@ class SQLAlchemySessionDatabase:
     ``url_or_engine`` is a URL (``sqlite:///sessions.sqlite3``,
     ``postgresql://user@host/db``; async drivers are chosen for you) or an ``AsyncEngine``
     you own. Create the table once with ``await store.create_table()``, or add
-    ``session_table(your_metadata)`` to your own migrations and pass ``table=``::
+    ``session_table(your_metadata)`` to your own migrations and pass ``table=``:
 
         store = SQLAlchemySessionDatabase("sqlite:///sessions.sqlite3")
         await store.create_table()
@@ -202,7 +202,9 @@ class SQLAlchemySessionDatabase:
             if isinstance(url_or_engine, str)
             else url_or_engine
         )
+        """The SQLAlchemy ``AsyncEngine`` (made from the URL, or the one passed)."""
         self.table = table if table is not None else session_table(MetaData(), table_name)
+        """The sessions table (``session_table``)."""
         c = self.table.c
         self._select = select(*(c[name] for name in COLUMNS))
         by_digest = self._select.where(c.token_digest == bindparam("digest"))

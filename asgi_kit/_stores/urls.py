@@ -15,8 +15,9 @@ def session_database_from_url(url: str) -> SessionDatabase:
     ``postgresql://user@host/db`` (or ``postgres://``) the SQL store; ``redis://host:6379/0``
     (or ``rediss://``) the Redis store. Anything else raises ``ConfigurationError``.
 
-    >>> session_database_from_url("memory://")  # doctest: +ELLIPSIS
-    <asgi_kit._stores.memory.InMemorySessionDatabase object at ...>
+    Examples:
+        >>> session_database_from_url("memory://")  # doctest: +ELLIPSIS
+        <asgi_kit._stores.memory.InMemorySessionDatabase object at ...>
     """
     scheme = url.partition(":")[0].partition("+")[0].lower()
     if scheme == "memory":

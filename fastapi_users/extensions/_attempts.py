@@ -27,6 +27,7 @@ class ReauthenticationLimitError(AsgiKitError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many wrong re-authentications: retry in {retry_after} s")
         self.retry_after = retry_after
+        """Seconds until the session may try again."""
 
 
 class ReauthenticationLimit:
@@ -34,7 +35,9 @@ class ReauthenticationLimit:
 
     def __init__(self, attempts: int = 5, window: float = 900, *, sessions: int = 100_000):
         self.attempts = attempts
+        """Wrong re-authentications allowed per session within ``window``."""
         self.window = window
+        """The window, in seconds."""
         # Session id -> moments of its recent failures, oldest first; an entry is dropped
         # ``window`` after its last write, when all its moments are stale anyway.
         self._failures: TTLCache[UUID, list[float]] = TTLCache(sessions, window)

@@ -15,14 +15,20 @@ class EndReason(str, Enum):
     """Why a session ended, as passed to ``SessionManager.on_after_end``."""
 
     LOGOUT = "logout"
+    """The user logged out (also the default ``reason`` of the revoke methods)."""
     REVOKED_BY_USER = "revoked_by_user"
+    """The user ended it from another of their sessions."""
     REVOKED_BY_ADMIN = "revoked_by_admin"
+    """An admin ended it (the admin routes)."""
     EXPIRED = "expired"
+    """It expired and was purged (``purge_expired``)."""
     EVICTED = "evicted"
+    """Evicted to make room for a new one (``max_sessions_per_user``)."""
     ACCOUNT_EVENT = "account_event"
-    #: A refresh token that was already rotated out came back after the reuse interval:
-    #: two parties held it, so the whole session ended (RFC 9700 section 4.14.2).
+    """Ended by ``end_sessions_for_account_event`` (password change, disabled account...)."""
     TOKEN_REUSED = "token_reused"  # noqa: S105 - a reason, not a secret
+    """A refresh token that was already rotated out came back after the reuse interval: two parties
+    held it, so the whole session ended (RFC 9700 section 4.14.2)."""
 
     @classmethod
     def of(cls, value: EndReason | str) -> EndReason:
@@ -40,9 +46,13 @@ class AccountEvent(str, Enum):
     """Account changes that end a user's sessions (OWASP ASVS 5.0, V7.4.2 and V7.4.3)."""
 
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    """The user changed their password: may keep the session that made the change."""
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    """The password was reset (forgot password): may keep the session that made the change."""
     ACCOUNT_DISABLED = "account_disabled"
+    """The account was disabled: every session ends."""
     ACCOUNT_DELETED = "account_deleted"
+    """The account was deleted: every session ends."""
 
     @property
     def may_keep_current(self) -> bool:
@@ -53,7 +63,7 @@ class AccountEvent(str, Enum):
 class LimitPolicy(str, Enum):
     """What ``max_sessions_per_user`` does when a user already has that many sessions."""
 
-    #: End the least recently used session(s) to make room.
     EVICT_LEAST_RECENTLY_USED = "evict_lru"
-    #: Refuse the new session with ``SessionLimitError``.
+    """End the least recently used session(s) to make room."""
     REFUSE = "refuse"
+    """Refuse the new session with ``SessionLimitError``."""

@@ -52,17 +52,25 @@ class SessionRead(BaseModel):
     """A session as the API shows it: never its token."""
 
     id: UUID
-    #: The user id as text: ``str(session.user_id)`` (a UUID's canonical form, or the id).
+    """The session's id (to revoke it with ``DELETE /auth/sessions/{id}``)."""
     user_id: str
+    """The user id as text: ``str(session.user_id)`` (a UUID's canonical form, or the id)."""
     created_at: datetime
+    """When the session started."""
     expires_at: datetime | None
+    """Absolute end of the session, or None."""
     last_seen_at: datetime | None
-    #: When the user last proved who they are on this session (login, re-authentication).
+    """Last recorded activity."""
     authenticated_at: datetime
+    """When the user last proved who they are on this session (login, re-authentication)."""
     user_agent: str | None
+    """The login's ``User-Agent``, or None."""
     device: DeviceRead
+    """The device as people name it: ``browser``, ``os``, ``kind`` and ``label``."""
     ip_address: str | None
+    """The login's client IP address, or None."""
     current: bool
+    """True for the session making this request."""
 
     @classmethod
     def of(cls, session: Session, current: Session | None) -> SessionRead:
@@ -124,8 +132,9 @@ class SessionBearer(SecurityBase):
     password scheme FastAPI Users' ``BearerTransport(tokenUrl=...)`` declares, so one
     sign-in in ``/docs`` authorises both FastAPI Users' routes and these.
 
-    >>> @app.get("/me")  # doctest: +SKIP
-    ... async def me(session: Session = Depends(manager.current_session)): ...
+    Examples:
+        >>> @app.get("/me")  # doctest: +SKIP
+        ... async def me(session: Session = Depends(manager.current_session)): ...
     """
 
     def __init__(self, resolver: SessionResolver, *, token_url: str | None = None):

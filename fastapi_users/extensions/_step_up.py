@@ -22,7 +22,15 @@ _ENDED = 'Bearer error="invalid_token"'
 
 
 class PasswordUserManager(Protocol):
-    """What ``POST /reauthenticate`` uses of a FastAPI Users ``BaseUserManager``."""
+    """What ``POST /reauthenticate`` uses of a FastAPI Users ``BaseUserManager``.
+
+    FastAPI Users' own user manager has all three methods; the router gets it from the
+    same dependency as FastAPI Users' routes:
+
+        app.include_router(
+            manager.get_reauthenticate_router(get_user_manager), prefix="/auth/sessions"
+        )
+    """
 
     def parse_id(self, value: Any) -> Any:
         """The user id of ``value`` (raises for text that is not one)."""

@@ -70,7 +70,7 @@ class SessionStrategy(Generic[U]):
     Every login through FastAPI Users' ``/login`` route creates a session with a fresh
     token (with the user agent and client IP of ``connection``, the request being served),
     every authenticated request resolves its bearer token through the manager, and
-    ``/logout`` ends the session. FastAPI makes one per request from ``manager.strategy``::
+    ``/logout`` ends the session. FastAPI makes one per request from ``manager.strategy``:
 
         AuthenticationBackend(
             name="session",
@@ -84,7 +84,9 @@ class SessionStrategy(Generic[U]):
 
     def __init__(self, manager: Manager, connection: HTTPConnection | None = None):
         self.manager = manager
+        """The ``SessionManager`` whose sessions the tokens are."""
         self.connection = connection
+        """The request being served (its user agent and IP go into new sessions), or None."""
 
     async def read_token(self, token: str | None, user_manager: UserManagerLike[U]) -> U | None:
         """The user of an active session with this token, or None.

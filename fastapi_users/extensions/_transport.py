@@ -96,8 +96,11 @@ class RefreshTransport:
 
     def __init__(self, inner: TransportLike, cookie: SessionCookie | None) -> None:
         self.inner = inner
+        """The FastAPI Users transport wrapped (``BearerTransport`` or ``CookieTransport``)."""
         self.scheme = inner.scheme
+        """The inner transport's OpenAPI security scheme."""
         self.cookie = cookie
+        """The refresh cookie's settings (a ``CookieTransport``), or None."""
 
     async def get_login_response(self, token: str) -> Response:
         """``inner``'s login response, with the refresh token when the session has one."""

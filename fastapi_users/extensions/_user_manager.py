@@ -38,7 +38,7 @@ class SessionUserManagerMixin:
     """End a user's sessions on FastAPI Users' account events (OWASP ASVS 5.0 V7.4).
 
     Put it first among the bases of your user manager and give it the ``SessionManager``,
-    as a class attribute or as the ``session_manager=`` argument::
+    as a class attribute or as the ``session_manager=`` argument:
 
         class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, UUID]):
             session_manager = manager
@@ -67,6 +67,7 @@ class SessionUserManagerMixin:
     """
 
     session_manager: Manager
+    """The ``SessionManager`` whose sessions the account events end."""
 
     def __init__(self, *args: Any, session_manager: Manager | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)

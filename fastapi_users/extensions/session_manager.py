@@ -165,18 +165,24 @@ class SessionManager:
         if session_db is None or isinstance(session_db, MutableMapping):
             session_db = InMemorySessionDatabase(session_db)
         self.session_db: SessionDatabase = session_db
+        """The session store."""
         self.lifetime = positive_interval(lifetime, "lifetime")
+        """Longest age of a session (``expires_at``), or None."""
         self.idle_timeout = positive_interval(idle_timeout, "idle_timeout")
+        """A session unused this long ends, or None."""
         self.max_sessions_per_user = cap_setting(max_sessions_per_user)
+        """The cap on a user's concurrent sessions, or None (no cap)."""
         self.limit_policy = policy_setting(limit_policy)
+        """What the cap does to a login beyond it (a ``LimitPolicy``)."""
         self._cap = SessionCap(session_db)
         #: Hooks of sessions created without ``await``, not run yet (``_sync.HookRun``).
         self._unreported: dict[HookRun, None] = {}
         self.resolver = SessionResolver(session_db, touch_interval=touch_interval, cookie=cookie)
-        #: FastAPI dependency: the caller's ``Session`` or a 401 (see ``SessionBearer``).
+        """Resolves tokens to sessions; hand the manager to ``BearerAuthMiddleware`` to share it."""
         self.current_session = SessionBearer(self.resolver, token_url=token_url)
-        #: Issues and rotates refresh tokens; None unless ``access_token_lifetime`` is set.
+        """FastAPI dependency: the caller's ``Session`` or a 401 (see ``SessionBearer``)."""
         self.refresher: TokenRefresher | None = None
+        """Issues and rotates refresh tokens; None unless ``access_token_lifetime`` is set."""
         if access_token_lifetime is not None:
             self.refresher = TokenRefresher(
                 session_db,
@@ -184,15 +190,15 @@ class SessionManager:
                 reuse_interval=refresh_reuse_interval,
                 secret=refresh_secret,
             )
-        #: Where browsers keep the refresh token: the session cookie's, or a FastAPI Users
-        #: ``CookieTransport``'s as ``transport()`` wraps it.
         self.refresh_cookie: SessionCookie | None = cookie
-        #: What ``DELETE /auth/sessions`` asks of the caller (None: nothing more).
+        """Where browsers keep the refresh token: the session cookie's, or a FastAPI Users
+        ``CookieTransport``'s as ``transport()`` wraps it."""
         self.revoke_all_rule: RecentAuthentication | None = None
+        """What ``DELETE /auth/sessions`` asks of the caller (None: nothing more)."""
         if revoke_all_max_age is not None:
             self.revoke_all_rule = _rule(revoke_all_max_age, "revoke_all_max_age")
-        #: Wrong re-authentications allowed per session: 5 per 15 minutes (then 429).
         self.reauthentication_limit = ReauthenticationLimit(attempts=5, window=900)
+        """Wrong re-authentications allowed per session: 5 per 15 minutes (then 429)."""
 
     def create_session(
         self,
@@ -314,7 +320,7 @@ class SessionManager:
         max_age="<seconds>"``: the client asks the user to prove who they are again
         (``POST /reauthenticate``, ``get_reauthenticate_router``) and retries. A bad
         ``max_age`` (0, negative, NaN, not a number) raises ``ConfigurationError`` here,
-        at start-up::
+        at start-up:
 
             @app.post("/account/password")
             async def change_password(
@@ -487,7 +493,13 @@ class SessionManager:
         """Called after a session ended. Default: one audit log line (id and reason).
 
         The line's fields are also in the record's ``extra`` (``session_id``,
-        ``user_id``, ``reason``).
+        ``user_id``, ``reason``). Override it (and ``on_after_create``) in a subclass to
+        keep your own trail; a hook that raises is logged and changes nothing:
+
+            class AuditedSessionManager(SessionManager):
+                async def on_after_end(self, session: Session, reason: EndReason) -> None:
+                    await super().on_after_end(session, reason)
+                    await audit.record("session_ended", session.id, reason.value)
         """
         fields = {**_audit_fields(session), "reason": reason.value}
         line = "session ended id=%s user=%s reason=%s"
@@ -507,7 +519,7 @@ class SessionManager:
         ``get_strategy`` and FastAPI hands it each request. Logins through FastAPI Users'
         own routes then create sessions (recording the request's user agent and IP),
         logouts end them, ``/auth/sessions`` lists them, and a request that
-        ``BearerAuthMiddleware`` resolved is never looked up again::
+        ``BearerAuthMiddleware`` resolved is never looked up again:
 
             AuthenticationBackend(
                 name="session",
@@ -524,7 +536,7 @@ class SessionManager:
         ``token_type``, ``expires_in`` and ``refresh_token``; a ``CookieTransport`` login
         also sets the HttpOnly refresh cookie, for the path of ``POST /refresh`` only (the
         manager's ``cookie=`` settings, or else the transport's own name, ``Secure`` and
-        ``SameSite``), and its logout clears it. With them off it answers as ``inner``::
+        ``SameSite``), and its logout clears it. With them off it answers as ``inner``:
 
             AuthenticationBackend(
                 name="session",

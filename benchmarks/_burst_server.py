@@ -2,7 +2,7 @@
 
 ``fresh_database`` makes an empty SQLite file in a temporary directory, or a PostgreSQL
 database of its own (127.0.0.1:5432, user postgres), and drops it afterwards;
-``app_server`` serves a copy of ``tests/fastapi_users_env/app.py`` from a temporary
+``app_server`` serves a copy of ``examples/fastapi_users_app.py`` from a temporary
 directory with ``DATABASE_URL`` pointing at it, and always stops the server.
 """
 
@@ -30,7 +30,7 @@ import asyncpg  # type: ignore[import-untyped]
 import load_middleware
 from load_middleware import HOST
 
-APP = Path(__file__).resolve().parents[1] / "tests" / "fastapi_users_env" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "examples" / "fastapi_users_app.py"
 #: Where the run's own database is made (and dropped); trust auth on loopback.
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLE = "asgi_kit_sessions"

@@ -1,7 +1,7 @@
 """Login bursts: N simultaneous logins against the README's FastAPI Users app, over loopback.
 
 For every database (SQLite, PostgreSQL) and every N (10, 50, 200), starts uvicorn (one
-worker, 127.0.0.1, a free port) serving a copy of ``tests/fastapi_users_env/app.py`` from
+worker, 127.0.0.1, a free port) serving a copy of ``examples/fastapi_users_app.py`` from
 a fresh temporary directory with a fresh database, registers N / 5 users through
 ``POST /auth/register``, opens N keep-alive connections, then fires N simultaneous
 ``POST /auth/login`` (5 per user: under the app's cap of 10 sessions per user, so every

@@ -1,8 +1,9 @@
-"""Loopback load test on real databases: the README's FastAPI Users app vs other backends.
+"""Loopback load test on real databases: the docs' FastAPI Users app vs other backends.
 
-Reads the complete app of README.md's "With FastAPI Users" section at run time (the code
-users copy, never a stored copy) and makes variants of it by text substitution, each
-asserted to match, so a README change fails loudly:
+Reads the complete app the docs show (``examples/fastapi_users_app.py``, the code users
+copy, never a stored copy) at run time and makes variants of it by text substitution, each
+asserted to match, so a change to the app fails loudly (the variant names keep ``readme``,
+where the app used to live, so earlier results compare):
 
 - ``readme``: the app verbatim (asgi-kit sessions in the SQL store, through the middleware);
 - ``db-sync`` / ``db-async``: FastAPI Users' ``DatabaseStrategy`` (an ``AccessToken``
@@ -66,12 +67,8 @@ from types import FrameType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# Last: the repository's tests package, for the README's app; never before the wheel.
-sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 import _fastapi_users_env
-
-from tests.fastapi_users_env.readme import readme_app_source
 
 try:
     import _readme_app
@@ -87,6 +84,8 @@ except ImportError:
     _fastapi_users_env.run_in_environment(__file__)
 
 HERE = Path(__file__).resolve().parent
+#: The docs' complete FastAPI Users app (docs/tutorial/fastapi-users.md shows it verbatim).
+APP = HERE.parent / "examples" / "fastapi_users_app.py"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LOAD_PATH = "/users/me"
@@ -163,18 +162,15 @@ session_store = RedisSessionDatabase({url!r}, key_prefix={prefix!r})
 
 
 class ReadmeChangedError(SystemExit):
-    """README.md's FastAPI Users app no longer has what a variant substitutes."""
+    """The docs' FastAPI Users app no longer has what a variant substitutes."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"README.md's FastAPI Users app changed: {message}")
+        super().__init__(f"examples/fastapi_users_app.py changed: {message}")
 
 
 def readme_app() -> str:
-    """The README's "With FastAPI Users" Python block (the one its integration test checks)."""
-    try:
-        return readme_app_source() + "\n"
-    except LookupError as exc:
-        raise ReadmeChangedError(str(exc)) from None
+    """The docs' FastAPI Users app (``examples/fastapi_users_app.py``), after its docstring."""
+    return APP.read_text().split('"""', 2)[2].lstrip("\n")
 
 
 def replace_text(source: str, old: str, new: str, count: int) -> str:

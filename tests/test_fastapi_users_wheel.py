@@ -26,13 +26,14 @@ import anyio
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from .fastapi_users_env.readme import readme_app_source
 from .servers import POSTGRES_ADDRESS, POSTGRES_URL, require, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_DIR = REPO / ".venv-fastapi-users"
 STAMP = ENV_DIR / "asgi-kit-env.json"
 CHECK_DIR = Path(__file__).resolve().parent / "fastapi_users_env"
+#: The complete app of the docs (docs/tutorial/fastapi-users.md includes it verbatim).
+APP = Path(__file__).resolve().parents[1] / "examples" / "fastapi_users_app.py"
 REQUIREMENTS = ("fastapi-users[sqlalchemy]==15.*", "aiosqlite", "asyncpg", "httpx2")
 #: What the wheel is built from (everything else in the repository stays out).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "asgi_kit", "fastapi_users", "fsspec_patch")
@@ -136,10 +137,12 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """app.py and check.py, copied outside the repository (nothing there can shadow them)."""
+    """The docs' app (as app.py), app_int.py and check.py, copied outside the repository
+    (nothing there can shadow them)."""
     workdir = tmp_path / "check"
     workdir.mkdir()
-    for name in ("app.py", "app_int.py", "check.py"):
+    shutil.copy2(APP, workdir / "app.py")
+    for name in ("app_int.py", "check.py"):
         shutil.copy2(CHECK_DIR / name, workdir / name)
     assert REPO not in workdir.resolve().parents
     return workdir
@@ -227,10 +230,3 @@ def test_the_wiring_type_checks_against_fastapi_users(environment: Path, workdir
         timeout=600,
     )
 
-
-def test_the_readme_shows_the_tested_app() -> None:
-    """The README's "With FastAPI Users" code is app.py (after its docstring), to the letter."""
-    shown = readme_app_source()
-    app = (CHECK_DIR / "app.py").read_text()
-    tested = app.split('"""', 2)[2].strip("\n")
-    assert shown == tested, "README.md and tests/fastapi_users_env/app.py disagree"

@@ -1,6 +1,6 @@
-"""The FastAPI Users app of app.py with integer user ids (``IntegerIDMixin``).
+"""The docs' FastAPI Users app (examples/fastapi_users_app.py) with integer user ids.
 
-What differs from the README's app: the user table's ``id`` is an ``Integer`` primary key,
+What differs from that app: the user table's ``id`` is an ``Integer`` primary key,
 the user manager mixes in ``IntegerIDMixin``, the generics say ``int``, and the admin
 predicate turns the session's user id (``"42"``: ints are kept as their decimal string)
 back into an ``int`` with the user manager's own ``parse_id``. check.py drives it like app.py.

@@ -6,8 +6,8 @@ FastAPI Users 15 comes from PyPI and asgi-kit from its built wheel (not editable
     .venv-fastapi-users/bin/python tests/fastapi_users_env/check.py
 
 Each step prints one ``ok`` line; the first failure prints ``FAILED: ...`` and exits 1.
-``CHECK_APP`` names the app module: ``app`` (UUID ids, the README's app, the default) or
-``app_int`` (integer ids).
+``CHECK_APP`` names the app module: ``app`` (UUID ids, the default: the docs' app,
+examples/fastapi_users_app.py, copied as app.py) or ``app_int`` (integer ids).
 """
 
 from __future__ import annotations

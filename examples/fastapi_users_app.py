@@ -1,8 +1,20 @@
 """A complete FastAPI Users 15 app whose logins are asgi-kit sessions.
 
-Everything below this docstring is the README's "With FastAPI Users" code, to the letter
-(tests/test_fastapi_users_wheel.py checks it). It runs in the separate environment that
-test makes (FastAPI Users from PyPI, asgi-kit as a built wheel), driven by check.py.
+Every login through FastAPI Users' own routes (Bearer for API clients, an HttpOnly cookie
+for browsers) is a session that its user can list and end, one or all; refresh tokens
+rotate and a reused one ends its session; account changes ask for a recent sign-in.
+
+    pip install "fastapi-users[sqlalchemy]>=15,<16" "./asgi-kit[sqlalchemy,devices]" uvicorn
+    cd asgi-kit
+    uvicorn examples.fastapi_users_app:app
+
+asgi-kit is not on PyPI: install it from a clone (the pip line runs in the directory that
+holds it), then run the app from the clone's root as above. Saved elsewhere as
+fastapi_users_app.py, it runs with ``uvicorn fastapi_users_app:app`` in that directory.
+
+The documentation shows this file as it is (docs/tutorial/fastapi-users.md). The tests run
+it against FastAPI Users from PyPI (tests/test_fastapi_users_wheel.py drives it with
+tests/fastapi_users_env/check.py) and the benchmarks serve it (benchmarks/load_real_db.py).
 
 No ``from __future__ import annotations``: FastAPI reads the dependency signatures below
 at run time.
@@ -65,6 +77,7 @@ class UserUpdate(schemas.BaseUserUpdate):
 engine = create_async_engine(DATABASE_URL, pool_size=10, max_overflow=0)
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 
+# --8<-- [start:manager]
 # Sessions live in the users' database, in a table of the same metadata (and migrations),
 # through an engine of their own: a login holds one of the users' pooled connections while
 # it stores its session, so a shared pool deadlocks under a burst of logins.
@@ -83,6 +96,7 @@ manager = SessionManager(
     # Log out everywhere (DELETE /auth/sessions) asks for a sign-in within 10 minutes.
     revoke_all_max_age=600,
 )
+# --8<-- [end:manager]
 
 
 async def get_async_session() -> AsyncIterator[AsyncSession]:
@@ -96,11 +110,13 @@ async def get_user_db(
     yield SQLAlchemyUserDatabase(session, User)
 
 
+# --8<-- [start:user_manager]
 class UserManager(SessionUserManagerMixin, UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     # Password reset, password change, deactivation and deletion end the user's sessions.
     session_manager = manager
     reset_password_token_secret = SECRET
     verification_token_secret = SECRET
+    # --8<-- [end:user_manager]
 
     async def on_after_forgot_password(
         self, user: User, token: str, request: Request | None = None
@@ -131,6 +147,7 @@ async def get_user_manager(
     yield UserManager(user_db)
 
 
+# --8<-- [start:backends]
 auth_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
     name="session",
     transport=manager.transport(BearerTransport(tokenUrl="auth/login")),
@@ -143,6 +160,7 @@ cookie_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
     transport=manager.transport(CookieTransport(cookie_name="fastapiusersauth")),
     get_strategy=manager.strategy,
 )
+# --8<-- [end:backends]
 users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend, cookie_backend])
 current_active_user = users.current_user(active=True)
 # Changing an account (PATCH /users/me: e-mail, password; an admin's PATCH or DELETE) asks
@@ -157,11 +175,13 @@ async def changes_need_a_recent_sign_in(request: Request) -> None:
         raise HTTPException(answer.status, answer.detail, answer.headers)
 
 
+# --8<-- [start:howto_is_superuser]
 async def is_superuser(session: Session) -> bool:
     """Admin routes of the session API: for active FastAPI Users superusers."""
     async with async_session_maker() as db:
         user = await db.get(User, session.user_id)
     return user is not None and user.is_active and user.is_superuser
+# --8<-- [end:howto_is_superuser]
 
 
 @asynccontextmanager
@@ -173,6 +193,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+# --8<-- [start:app]
 app = FastAPI(lifespan=lifespan)
 # Handed the manager: one store and touch interval, and each request's session is
 # resolved once, for FastAPI Users' current_user and the session routes alike.
@@ -190,6 +211,7 @@ app.include_router(
 app.include_router(manager.router, prefix="/auth/sessions")
 app.include_router(manager.get_reauthenticate_router(get_user_manager), prefix="/auth/sessions")
 app.include_router(manager.get_admin_router(is_superuser), prefix="/admin/sessions")
+# --8<-- [end:app]
 
 
 @app.get("/me/email")

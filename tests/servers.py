@@ -60,7 +60,8 @@ def missing(reason: str, fix: str | None = None) -> NoReturn:
     """Skip the calling test for ``reason`` (``fix`` says what runs it), or fail under ``CI``."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI is set: these tests must run on CI", pytrace=False)
-    pytest.skip(reason if fix is None else f"{reason}; {fix} to run these tests (see README)")
+    see = "see docs/development.md"
+    pytest.skip(reason if fix is None else f"{reason}; {fix} to run these tests ({see})")
 
 
 def unique_name(prefix: str) -> str:

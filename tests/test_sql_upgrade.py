@@ -4,9 +4,10 @@ Each SQL test makes a table exactly as a previous ``session_table`` defined it (
 copy), writes sessions as that version's store did, runs the statements exactly as the
 document shows them (read from its fenced ``sql`` blocks, picked by their first line
 ``-- <server>: <change>``, so the two cannot drift apart) and reads everything back through
-today's store. The document's Alembic migrations run too, when alembic is installed (it is
-not a dependency). A table made two or three versions ago takes every section since, in
-order. The Redis tests check the document's claim that Redis needs no upgrade.
+today's store. The document's Alembic migrations (``docs_src/upgrading/``, which the page
+includes verbatim) run too, when alembic is installed (it is not a dependency). A table
+made two or three versions ago takes every section since, in order. The Redis tests check
+the document's claim that Redis needs no upgrade.
 """
 
 from __future__ import annotations
@@ -69,12 +70,19 @@ from .servers import (
 
 pytestmark = pytest.mark.anyio
 
-UPGRADING = Path(__file__).resolve().parent.parent / "docs" / "upgrading.md"
+ROOT = Path(__file__).resolve().parent.parent
+UPGRADING = ROOT / "docs" / "upgrading.md"
 DEFAULT_TABLE = "asgi_kit_sessions"
 #: The changes, as the first lines of their ``sql`` blocks name them.
 OPAQUE_USER_IDS = "opaque user ids"  # issue 11
 REFRESH_TOKENS = "refresh tokens"  # issue 22
 STEP_UP = "step-up and device names"  # issue 23
+#: The Alembic migration of each change, as docs/upgrading.md includes it.
+MIGRATIONS = {
+    OPAQUE_USER_IDS: "docs_src/upgrading/alembic_issue11.py",
+    REFRESH_TOKENS: "docs_src/upgrading/alembic_issue22.py",
+    STEP_UP: "docs_src/upgrading/alembic_issue23.py",
+}
 #: The fields refresh tokens (issue 22) added to every store.
 REFRESH_FIELDS = (
     "refresh_digest",
@@ -97,10 +105,9 @@ DEVICE = Device("Firefox 133", "Windows 11", "desktop", "Firefox on Windows")
 SECRET = "k" * 32
 
 
-def documented_blocks(language: str, first_line: str) -> list[str]:
-    """The fenced ``language`` blocks of docs/upgrading.md that start with ``first_line``."""
-    pattern = rf"^```{language}\n(.*?)^```"
-    blocks = re.findall(pattern, UPGRADING.read_text(), re.MULTILINE | re.DOTALL)
+def documented_blocks(first_line: str) -> list[str]:
+    """The fenced ``sql`` blocks of docs/upgrading.md that start with ``first_line``."""
+    blocks = re.findall(r"^```sql\n(.*?)^```", UPGRADING.read_text(), re.MULTILINE | re.DOTALL)
     return [b for b in blocks if b.splitlines()[0].strip() == first_line]
 
 
@@ -109,18 +116,20 @@ def documented_statements(server: str, table: str, change: str) -> list[str]:
 
     One by one because SQLite executes one statement per call.
     """
-    blocks = documented_blocks("sql", f"-- {server}: {change}")
+    blocks = documented_blocks(f"-- {server}: {change}")
     assert len(blocks) == 1, f"docs/upgrading.md needs one sql block for {server}: {change}"
     statements = re.split(r";\s*$", blocks[0].split("\n", 1)[1], flags=re.MULTILINE)
     return [s.strip().replace(DEFAULT_TABLE, table) for s in statements if s.strip()]
 
 
 def documented_migration(table: str, change: str) -> dict[str, Any]:
-    """The namespace of the Alembic migration of ``change`` in docs/upgrading.md, on ``table``."""
-    blocks = documented_blocks("python", f'"""asgi-kit sessions: {change}."""')
-    assert len(blocks) == 1, f"docs/upgrading.md needs one Alembic migration for {change}"
+    """The namespace of the Alembic migration of ``change`` (the file docs/upgrading.md
+    includes), on ``table``."""
+    path = MIGRATIONS[change]
+    assert f'--8<-- "{path}"' in UPGRADING.read_text(), f"docs/upgrading.md must include {path}"
+    source = (ROOT / path).read_text(encoding="utf-8")
     namespace: dict[str, Any] = {}
-    exec(blocks[0].replace(DEFAULT_TABLE, table), namespace)  # noqa: S102 - our own document
+    exec(source.replace(DEFAULT_TABLE, table), namespace)  # noqa: S102 - our own document
     return namespace
 
 
@@ -623,6 +632,40 @@ async def test_the_documented_step_up_alembic_migration_adds_and_drops_the_colum
         assert {i["name"] for i in indexes} == {i.name for i in table.indexes}
         kept = (await conn.execute(select(table.c.id))).scalars()
         assert set(kept) == {s.id for s in [*old, refreshing, new]}
+
+
+async def test_the_documented_opaque_user_id_alembic_migration_keeps_every_user(
+    database: Database,
+) -> None:
+    """The user-id migration on a table from before it (twice: the second run changes
+    nothing), then the two later migrations: every session reads back with its UUID user."""
+    require_alembic()
+    server, engine, name = database
+    table = table_before_issue_11(name)
+    users = [uuid.uuid4() for _ in range(2)]
+    old = old_sessions(users)
+    await create_old_table(engine, table, [row_before_issue_11(s) for s in old])
+    opaque_ids = documented_migration(name, OPAQUE_USER_IDS)
+
+    async with engine.begin() as conn:
+        for _ in range(2):
+            await conn.run_sync(run_migration, opaque_ids, "upgrade")
+        raw = select(type_coerce(table.c.user_id, String))
+        # Every id in its canonical form now, on both servers.
+        assert set((await conn.execute(raw)).scalars()) == {str(u) for u in users}
+        if server == "PostgreSQL":  # and the column is text, as the next version declares it
+            layout = await conn.run_sync(column_layout, name)
+            assert layout == declared_layout(table_before_issue_22(name), engine)
+        for later in (REFRESH_TOKENS, STEP_UP):
+            await conn.run_sync(run_migration, documented_migration(name, later), "upgrade")
+
+    store = SQLAlchemySessionDatabase(engine, table=session_table(MetaData(), name))
+    await assert_old_sessions_read_back(store, old)
+    for s in old:
+        got = await store.get(s.id)
+        assert got is not None
+        assert type(got.user_id) is uuid.UUID
+    await store.aclose()
 
 
 async def redis_records_written_before(missing_keys: Sequence[str]) -> None:

@@ -1,0 +1,1 @@
+"""Examples of docs/how-to/account-events.md."""

@@ -1,0 +1,1 @@
+"""Examples of the concepts pages (docs/concepts/, docs/security.md)."""

@@ -1,0 +1,1 @@
+"""What docs/demo.md shows of the demo."""

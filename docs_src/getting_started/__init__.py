@@ -1,0 +1,1 @@
+"""The first app of docs/getting-started.md (the README shows it too)."""

@@ -1,0 +1,1 @@
+"""Examples of docs/how-to/session-cap.md."""

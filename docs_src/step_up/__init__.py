@@ -1,0 +1,1 @@
+"""Examples of docs/how-to/step-up.md: sensitive actions ask for a recent sign-in."""

@@ -1,0 +1,1 @@
+"""Examples of the tutorial "Sessions in a plain FastAPI app"."""

@@ -1,0 +1,1 @@
+"""Examples of the tutorial "Starlette and raw ASGI"."""

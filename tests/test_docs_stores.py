@@ -60,6 +60,15 @@ async def round_trip(manager: SessionManager) -> None:
     assert await manager.get_sessions("alice") == []
 
 
+async def round_trip_on_redis(manager: SessionManager, store: RedisSessionDatabase) -> None:
+    """``round_trip`` through a Redis store, whose keys are removed and client closed after."""
+    try:
+        await round_trip(manager)
+    finally:
+        await store.clear()
+        await store.aclose()
+
+
 @pytest.mark.anyio
 async def test_the_memory_store() -> None:
     example = load("docs_src.stores.memory")
@@ -138,11 +147,7 @@ async def test_the_redis_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSIONS_KEY_PREFIX", prefix)
     example = load("docs_src.stores.redis_store")
     assert example.store.key_prefix == prefix
-    try:
-        await round_trip(example.manager)
-    finally:
-        await example.store.clear()
-        await example.store.aclose()
+    await round_trip_on_redis(example.manager, example.store)
 
 
 @pytest.mark.redis_cluster
@@ -154,11 +159,7 @@ async def test_the_redis_cluster_store_from_a_url(
     monkeypatch.setenv("SESSIONS_URL", redis_cluster.url)
     monkeypatch.setenv("SESSIONS_KEY_PREFIX", prefix)
     example = load("docs_src.stores.redis_cluster")
-    try:
-        await round_trip(example.manager)
-    finally:
-        await example.store.clear()
-        await example.store.aclose()
+    await round_trip_on_redis(example.manager, example.store)
 
 
 @pytest.mark.redis_cluster
@@ -170,13 +171,11 @@ async def test_the_redis_cluster_store_on_a_client(
     monkeypatch.setenv("SESSIONS_CLUSTER_NODES", nodes)
     example = load("docs_src.stores.redis_cluster_client")
     assert example.store.key_prefix == "{myapp}:"
+    await example.store.clear()  # the example's fixed prefix: start from nothing
     try:
-        await example.store.clear()
-        await round_trip(SessionManager(session_db=example.store))
-    finally:
-        await example.store.clear()
-        await example.store.aclose()
+        await round_trip_on_redis(SessionManager(session_db=example.store), example.store)
         assert await example.client.ping()  # aclose() left the app's own client open
+    finally:
         await example.client.aclose()
 
 

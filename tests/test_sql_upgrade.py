@@ -140,6 +140,20 @@ async def upgrade(engine: AsyncEngine, server: str, table: str, change: str) -> 
             await conn.execute(text(statement))
 
 
+async def upgrade_twice(
+    engine: AsyncEngine, server: str, table: str, change: str, first_column: str
+) -> None:
+    """Run ``change``'s statements, then again: PostgreSQL's are re-runnable (IF NOT EXISTS);
+    SQLite has no IF NOT EXISTS for columns, so, as the document says, a second run fails
+    on the first new column and changes nothing."""
+    await upgrade(engine, server, table, change)
+    if server == "PostgreSQL":
+        await upgrade(engine, server, table, change)
+    else:
+        with pytest.raises(OperationalError, match=f"duplicate column name: {first_column}"):
+            await upgrade(engine, server, table, change)
+
+
 def frozen_table(
     name: str, user_id_type: TypeEngine[Any], later: Sequence[Column[Any]] = ()
 ) -> Table:
@@ -451,12 +465,7 @@ async def test_the_refresh_token_upgrade_keeps_every_session_and_the_previous_ve
     old = old_sessions(users)
     await create_old_table(engine, table, [row_before_issue_22(s) for s in old])
 
-    await upgrade(engine, server, name, REFRESH_TOKENS)
-    if server == "PostgreSQL":
-        await upgrade(engine, server, name, REFRESH_TOKENS)  # IF NOT EXISTS: re-runnable
-    else:  # no IF NOT EXISTS for columns, as the document says: a second run fails, harmlessly
-        with pytest.raises(OperationalError, match="duplicate column name: refresh_digest"):
-            await upgrade(engine, server, name, REFRESH_TOKENS)
+    await upgrade_twice(engine, server, name, REFRESH_TOKENS, "refresh_digest")
     async with engine.connect() as conn:
         upgraded = await conn.run_sync(column_layout, name)
     # Exactly the columns, types and nullability a table made by that version has.
@@ -498,12 +507,7 @@ async def test_the_step_up_upgrade_keeps_every_session_and_the_previous_version_
     rows = [row_before_issue_23(s) for s in [*old, refreshing]]
     await create_old_table(engine, table, rows)
 
-    await upgrade(engine, server, name, STEP_UP)
-    if server == "PostgreSQL":
-        await upgrade(engine, server, name, STEP_UP)  # IF NOT EXISTS: re-runnable
-    else:  # no IF NOT EXISTS for columns, as the document says: a second run fails, harmlessly
-        with pytest.raises(OperationalError, match="duplicate column name: authenticated_at"):
-            await upgrade(engine, server, name, STEP_UP)
+    await upgrade_twice(engine, server, name, STEP_UP, "authenticated_at")
     async with engine.connect() as conn:
         upgraded = await conn.run_sync(column_layout, name)
     # Exactly the columns, types and nullability a table made by today's version has.
